@@ -1,0 +1,262 @@
+"""Message, result and delivery-report models shared by every provider."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from ._errors import InvalidMessage
+from ._phone import mask_phone, normalize_phone
+
+__all__ = [
+    "Attempt",
+    "DeliveryReport",
+    "DeliveryStatus",
+    "Encoding",
+    "SendResult",
+    "SendStatus",
+    "Sms",
+    "new_client_ref",
+]
+
+_MAX_CLIENT_REF = 64
+
+
+class Encoding(str, Enum):
+    """Character encoding of an SMS on the air."""
+
+    GSM7 = "gsm7"
+    UCS2 = "ucs2"
+
+
+class SendStatus(str, Enum):
+    """Normalized state of a message right after the provider answered."""
+
+    QUEUED = "queued"  # the provider accepted it and will hand it to the operator
+    SENT = "sent"  # the provider handed it to the operator
+    DELIVERED = "delivered"  # the handset confirmed delivery
+    FAILED = "failed"  # the provider reported it will not be delivered
+    UNKNOWN = "unknown"  # the provider's answer did not say
+
+
+class DeliveryStatus(str, Enum):
+    """Normalized state carried by a delivery report.
+
+    The order of the members is the order a message moves in: a report never
+    moves a message from a final state back to ``accepted``.
+    """
+
+    ACCEPTED = "accepted"  # the operator accepted the message; not final
+    DELIVERED = "delivered"  # final
+    UNDELIVERED = "undelivered"  # final: the operator gave up
+    EXPIRED = "expired"  # final: validity period ran out
+    REJECTED = "rejected"  # final: the operator or provider refused it
+    UNKNOWN = "unknown"  # the provider's status could not be mapped
+
+    @property
+    def is_final(self) -> bool:
+        """Whether no later report can change this state."""
+        return self in _FINAL_DELIVERY_STATES
+
+
+_FINAL_DELIVERY_STATES = frozenset(
+    {
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.UNDELIVERED,
+        DeliveryStatus.EXPIRED,
+        DeliveryStatus.REJECTED,
+    }
+)
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in error["loc"]) or "message"
+        text = error["msg"].removeprefix("Value error, ")
+        problems.append(text if text.startswith("Sms.") else f"Sms.{location}: {text}")
+    return "; ".join(problems)
+
+
+def new_client_ref() -> str:
+    """Return a fresh client reference: 32 lowercase hex characters."""
+    return uuid.uuid4().hex
+
+
+class Sms(BaseModel):
+    """One SMS to one recipient.
+
+    ``to`` is validated and normalized to E.164. A national number is resolved
+    with the region passed in the validation context
+    (``Sms.model_validate(data, context={"region": "GB"})``), else with
+    ``NOTIFIER_DEFAULT_REGION``, else ``UZ``. ``body`` is kept exactly as given:
+    it is never trimmed, cut or transliterated. ``client_ref`` is the caller's
+    id for the message; one is generated when absent, and it stays the same
+    across retries and failover so the vendor can recognise a resend.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+    to: str
+    body: str
+    sender: str | None = None
+    callback_url: str | None = None
+    client_ref: str = Field(default_factory=new_client_ref)
+    metadata: Mapping[str, str] = Field(default_factory=dict)
+
+    def __init__(self, to: str | None = None, body: str | None = None, /, **data: Any) -> None:
+        # Both Sms(to, body) and Sms(to=..., body=...) are accepted.
+        for name, positional in (("to", to), ("body", body)):
+            if positional is None:
+                continue
+            if name in data:
+                raise TypeError(f"Sms() got multiple values for argument {name!r}")
+            data[name] = positional
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            # pydantic's own message repeats the input, which would put the
+            # full phone number and the body into logs: rebuild it without them.
+            raise InvalidMessage(_describe_validation_error(exc)) from None
+
+    @classmethod
+    def model_validate(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        from_attributes: bool | None = None,
+        context: Any | None = None,
+        **kwargs: Any,
+    ) -> Sms:
+        """Validate ``obj`` into an ``Sms``; raises ``InvalidMessage`` on bad input."""
+        try:
+            return super().model_validate(
+                obj, strict=strict, from_attributes=from_attributes, context=context, **kwargs
+            )
+        except ValidationError as exc:
+            raise InvalidMessage(_describe_validation_error(exc)) from None
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _normalize_to(cls, value: object, info: ValidationInfo) -> str:
+        region = None
+        if isinstance(info.context, Mapping):
+            region = info.context.get("region")
+        if not isinstance(value, str):
+            raise InvalidMessage(
+                f"Sms.to must be a string, got {type(value).__name__}; "
+                "pass the number as text such as '+998901234567'."
+            )
+        return normalize_phone(value, region if isinstance(region, str) else None)
+
+    @field_validator("body")
+    @classmethod
+    def _check_body(cls, value: str) -> str:
+        if not value.strip():
+            raise InvalidMessage("Sms.body is empty or only whitespace; pass the text to send.")
+        return value
+
+    @field_validator("sender")
+    @classmethod
+    def _check_sender(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise InvalidMessage(
+                "Sms.sender is blank; omit it to use the provider's default sender."
+            )
+        return value
+
+    @field_validator("client_ref")
+    @classmethod
+    def _check_client_ref(cls, value: str) -> str:
+        if not value or len(value) > _MAX_CLIENT_REF or not value.isprintable():
+            raise InvalidMessage(
+                f"Sms.client_ref must be 1 to {_MAX_CLIENT_REF} printable characters, "
+                f"got {len(value)} characters; use a shorter id such as a UUID hex."
+            )
+        return value
+
+    @property
+    def masked_to(self) -> str:
+        """The recipient with its middle digits masked, for logs and errors."""
+        return mask_phone(self.to)
+
+    def __repr_args__(self) -> Any:
+        # The repr is what ends up in logs and tracebacks: mask the number and
+        # show only the size of the body.
+        for name, value in super().__repr_args__():
+            if name == "to":
+                yield name, self.masked_to
+            elif name == "body":
+                yield name, f"<{len(self.body)} characters>"
+            else:
+                yield name, value
+
+
+class Attempt(BaseModel):
+    """One provider tried for a message, with its outcome."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    outcome: str  # "sent", or the name of the error class raised, e.g. "ProviderUnavailable"
+    error: str | None = None  # the error's message, already free of secrets
+    started_at: datetime
+    elapsed: float  # seconds
+
+
+class SendResult(BaseModel):
+    """What the provider answered for one accepted message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    message_id: str | None  # the vendor's id for the message or request
+    client_ref: str
+    status: SendStatus
+    segments: int
+    encoding: Encoding
+    attempts: tuple[Attempt, ...] = ()
+    elapsed: float = 0.0  # seconds from the start of send() to the answer
+    raw: Mapping[str, Any] = Field(default_factory=dict, repr=False)
+
+
+class DeliveryReport(BaseModel):
+    """A provider-neutral delivery report, parsed from a vendor callback.
+
+    ``to`` is E.164 when the vendor sent the number; the repr masks it.
+    ``occurred_at`` is timezone-aware (vendors that send local time without a
+    zone are converted by their parser).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    message_id: str | None
+    client_ref: str | None
+    status: DeliveryStatus
+    provider_status: str  # the vendor's own status word, e.g. "DELIVRD"
+    occurred_at: datetime | None = None
+    to: str | None = None
+    segments: int | None = None
+    error_code: str | None = None
+    raw: Mapping[str, Any] = Field(default_factory=dict, repr=False)
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            if name == "to" and isinstance(value, str):
+                yield name, mask_phone(value)
+            else:
+                yield name, value

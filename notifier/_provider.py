@@ -1,0 +1,127 @@
+"""The contract every provider implements.
+
+A provider is written once, async. ``AsyncNotifier`` owns the send span, the
+metrics and the observer hooks around ``send()``; a provider owns its HTTP
+client, its credentials and the vendor's wire format, and raises only the
+errors in ``notifier._errors``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic_settings import BaseSettings
+from typing_extensions import Self
+
+from ._errors import ProviderError, UnsupportedFeature
+from ._models import DeliveryReport, SendResult, Sms
+
+__all__ = ["BatchOutcome", "Capabilities", "Provider"]
+
+BatchOutcome = SendResult | ProviderError
+"""One entry of ``Provider.send_batch``'s answer: a result, or the error for that message."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do, for routing and for ``notifier providers``.
+
+    Attributes:
+        unicode: sends UCS-2 text (Cyrillic, Uzbek modifier letters, emoji).
+        batch: implements ``send_batch`` natively, many messages per request.
+        max_batch_size: the most messages one batch request may carry.
+        delivery_reports: posts delivery reports to a callback URL.
+        countries: ISO alpha-2 regions it delivers to; ``None`` means all.
+    """
+
+    unicode: bool = True
+    batch: bool = False
+    max_batch_size: int | None = None
+    delivery_reports: bool = False
+    countries: frozenset[str] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def covers(self, region: str | None) -> bool:
+        """Whether the provider delivers to ``region`` (an ISO alpha-2 code)."""
+        return self.countries is None or (region is not None and region in self.countries)
+
+
+class Provider(abc.ABC):
+    """Base class of every provider.
+
+    Subclasses set ``name`` (the entry-point name, e.g. ``"eskiz"``),
+    ``capabilities`` and ``settings_class`` (a pydantic-settings class with the
+    vendor's env prefix and its secrets as ``SecretStr``), and implement
+    ``send`` and ``aclose``. ``send_batch`` and ``parse_delivery_report`` are
+    optional; the defaults raise ``UnsupportedFeature``.
+
+    A provider instance may be shared by several notifiers and used from one
+    event loop at a time; the blocking ``Notifier`` guarantees that by running
+    every call on its own loop thread.
+    """
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    settings_class: ClassVar[type[BaseSettings] | None] = None
+
+    @abc.abstractmethod
+    async def send(self, message: Sms) -> SendResult:
+        """Send one message and return the provider's answer.
+
+        Raises only ``NotifierError`` subclasses (and ``CancelledError``).
+        ``message.client_ref`` is passed to the vendor unchanged on every
+        attempt where the vendor has a field for it.
+        """
+
+    async def send_batch(self, messages: Sequence[Sms]) -> list[BatchOutcome]:
+        """Send many messages in as few requests as the vendor allows.
+
+        Returns one entry per message, in input order: a ``SendResult`` or
+        the ``ProviderError`` for that message. Errors that concern the whole
+        request (authentication, closed provider) are raised instead.
+        """
+        raise UnsupportedFeature(
+            f"Provider {self.name!r} has no batch endpoint; "
+            "use AsyncNotifier.send_many(), which falls back to concurrent sends.",
+            provider=self.name,
+            feature="batch",
+        )
+
+    def parse_delivery_report(
+        self, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+    ) -> list[DeliveryReport]:
+        """Parse one vendor callback request into delivery reports.
+
+        ``headers`` carry what a vendor signs its callbacks with. Raises
+        ``InvalidMessage`` for a body that is not a callback of this vendor.
+        """
+        raise UnsupportedFeature(
+            f"Provider {self.name!r} does not parse delivery reports.",
+            provider=self.name,
+            feature="delivery_reports",
+        )
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release the provider's connections. Idempotent.
+
+        An ``httpx.AsyncClient`` passed in by the user is left open. Calls
+        made after ``aclose()`` raise ``NotifierClosed``.
+        """
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Self:
+        """Build the provider from environment variables and ``.env``.
+
+        Keyword arguments override individual settings.
+        """
+        raise NotImplementedError(f"{cls.__name__} does not read settings from the environment")
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

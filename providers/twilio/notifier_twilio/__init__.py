@@ -1,0 +1,1 @@
+"""Twilio Programmable Messaging provider for notifier."""

@@ -31,6 +31,7 @@ from ._errors import (
     RejectedError,
     UnsupportedFeature,
 )
+from ._hookspecs import hookimpl
 from ._models import (
     Attempt,
     DeliveryReport,
@@ -76,6 +77,7 @@ __all__ = [
     "UnsupportedFeature",
     "__version__",
     "count_segments",
+    "hookimpl",
     "mask_phone",
     "new_client_ref",
     "normalize_phone",

@@ -1,0 +1,1 @@
+"""Entry-point plugin that registers the fake provider."""

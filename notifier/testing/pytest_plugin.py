@@ -1,0 +1,1 @@
+"""pytest plugin shipped with notifier-core: fixtures for applications under test."""

@@ -1,0 +1,1 @@
+"""Eskiz.uz SMS provider for notifier."""

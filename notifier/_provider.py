@@ -91,12 +91,18 @@ class Provider(abc.ABC):
         )
 
     def parse_delivery_report(
-        self, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+        self,
+        body: bytes,
+        content_type: str,
+        headers: Mapping[str, str] | None = None,
+        url: str | None = None,
     ) -> list[DeliveryReport]:
         """Parse one vendor callback request into delivery reports.
 
-        ``headers`` carry what a vendor signs its callbacks with. Raises
-        ``InvalidMessage`` for a body that is not a callback of this vendor.
+        ``headers`` (lower-case names) and ``url`` (the full URL the vendor
+        requested) are what vendors sign their callbacks with. Raises
+        ``InvalidMessage`` for a body that is not a callback of this vendor,
+        and ``AuthenticationError`` for a signature that does not match.
         """
         raise UnsupportedFeature(
             f"Provider {self.name!r} does not parse delivery reports.",

@@ -8,6 +8,7 @@ library module asks for a tracer; tests read finished spans through the
 from __future__ import annotations
 
 import logging
+
 import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider

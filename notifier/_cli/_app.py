@@ -1,0 +1,153 @@
+"""Parser construction, logging set-up and dispatch for the ``notifier`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib.metadata import entry_points
+
+from rich.logging import RichHandler
+
+from .. import __version__
+from .._errors import NotifierError
+from .._hookspecs import PROJECT_NAME
+from ._output import (
+    EXIT_USAGE,
+    UsageError,
+    error_console,
+    exit_code_for,
+    print_error,
+)
+
+__all__ = ["build_parser", "run"]
+
+_LOGGER = logging.getLogger("notifier")
+
+Handler = Callable[[argparse.Namespace], int]
+SubParsers = argparse._SubParsersAction  # type: ignore[type-arg]
+
+
+def _version_text() -> str:
+    """Return the core version, the Python version and each installed plugin distribution."""
+    plugins = []
+    for entry_point in entry_points(group=PROJECT_NAME):
+        dist = entry_point.dist
+        if dist is not None and dist.name != "notifier-core":
+            plugins.append(f"{dist.name} {dist.version}")
+    text = f"notifier-core {__version__} (Python {platform.python_version()})"
+    if plugins:
+        text += "\nplugins: " + ", ".join(sorted(set(plugins)))
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the parser with the built-in commands and those added by plugins."""
+    from . import _bulk, _demo_command, _providers, _send
+
+    parser = argparse.ArgumentParser(
+        prog="notifier",
+        description=(
+            "Send SMS through the configured provider, inspect providers and "
+            "run the local demo. The provider and its credentials come from "
+            "environment variables and .env (NOTIFIER_PROVIDER, ESKIZ_EMAIL, ...)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=_version_text())
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log to stderr: -v for INFO, -vv for DEBUG",
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _send.register(subparsers)
+    _bulk.register(subparsers)
+    _providers.register(subparsers)
+    _demo_command.register(subparsers)
+    _add_plugin_commands(subparsers)
+    return parser
+
+
+def _add_plugin_commands(subparsers: SubParsers) -> None:
+    """Let every plugin add its commands through the ``notifier_cli`` hook.
+
+    Each plugin is called on its own, so one that raises loses only its own
+    commands; the failure is logged with the plugin's name.
+    """
+    from .._plugins import load_plugins
+
+    manager = load_plugins()
+    for implementation in manager.hook.notifier_cli.get_hookimpls():
+        try:
+            implementation.function(subparsers=subparsers)
+        except Exception:
+            _LOGGER.warning(
+                "Plugin %r failed to add its commands; they are unavailable",
+                implementation.plugin_name,
+                exc_info=True,
+            )
+
+
+@contextmanager
+def _verbose_logging(verbosity: int) -> Iterator[None]:
+    """Send notifier's log records to stderr while a verbose command runs.
+
+    Without ``-v`` logging is left as the caller configured it, so warnings
+    still reach stderr through Python's last-resort handler.
+    """
+    if verbosity <= 0:
+        yield
+        return
+    level = logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = RichHandler(console=error_console(), show_path=False, level=level)
+    previous_level = _LOGGER.level
+    _LOGGER.addHandler(handler)
+    if _LOGGER.getEffectiveLevel() > level:
+        _LOGGER.setLevel(level)
+    try:
+        yield
+    finally:
+        _LOGGER.removeHandler(handler)
+        _LOGGER.setLevel(previous_level)
+
+
+def _status_from_system_exit(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return EXIT_USAGE
+
+
+def run(argv: list[str]) -> int:
+    """Parse ``argv``, run the chosen command and return its exit code."""
+    try:
+        parser = build_parser()
+    except NotifierError as error:  # a plugin that cannot load is a configuration error
+        print_error(error)
+        return exit_code_for(error)
+
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:  # argparse exits for --help, --version and bad usage
+        return _status_from_system_exit(exit_request.code)
+
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    with _verbose_logging(args.verbose):
+        try:
+            return int(handler(args))
+        except (NotifierError, UsageError) as error:
+            print_error(error)
+            return exit_code_for(error)
+        except KeyboardInterrupt:
+            error_console().print("interrupted")
+            return 130

@@ -44,7 +44,8 @@ from ._models import (
 )
 from ._phone import mask_phone, normalize_phone
 from ._provider import BatchOutcome, Capabilities, Provider
-from ._segments import SegmentInfo, count_segments
+from ._segments import SegmentInfo, count_segments, split_segments
+from ._transliterate import CharacterReplacement, TransliterationResult, to_gsm7
 
 try:
     __version__ = version("notifier-core")
@@ -56,6 +57,7 @@ __all__ = [
     "AuthenticationError",
     "BatchOutcome",
     "Capabilities",
+    "CharacterReplacement",
     "CircuitOpen",
     "ConfigurationError",
     "DeliveryReport",
@@ -74,6 +76,7 @@ __all__ = [
     "SendResult",
     "SendStatus",
     "Sms",
+    "TransliterationResult",
     "UnsupportedFeature",
     "__version__",
     "count_segments",
@@ -81,4 +84,6 @@ __all__ = [
     "mask_phone",
     "new_client_ref",
     "normalize_phone",
+    "split_segments",
+    "to_gsm7",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._blocking import Notifier
 from ._errors import (
     AuthenticationError,
     CircuitOpen,
@@ -42,9 +43,12 @@ from ._models import (
     Sms,
     new_client_ref,
 )
+from ._notifier import AsyncNotifier
 from ._phone import mask_phone, normalize_phone
+from ._plugins import PluginWarning, get_plugin_manager, load_plugins, provider_classes
 from ._provider import BatchOutcome, Capabilities, Provider
 from ._segments import SegmentInfo, count_segments, split_segments
+from ._settings import NotifierSettings
 from ._transliterate import CharacterReplacement, TransliterationResult, to_gsm7
 
 try:
@@ -53,6 +57,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = [
+    "AsyncNotifier",
     "Attempt",
     "AuthenticationError",
     "BatchOutcome",
@@ -65,8 +70,11 @@ __all__ = [
     "DeliveryUnknown",
     "Encoding",
     "InvalidMessage",
+    "Notifier",
     "NotifierClosed",
     "NotifierError",
+    "NotifierSettings",
+    "PluginWarning",
     "Provider",
     "ProviderError",
     "ProviderUnavailable",
@@ -80,10 +88,13 @@ __all__ = [
     "UnsupportedFeature",
     "__version__",
     "count_segments",
+    "get_plugin_manager",
     "hookimpl",
+    "load_plugins",
     "mask_phone",
     "new_client_ref",
     "normalize_phone",
+    "provider_classes",
     "split_segments",
     "to_gsm7",
 ]

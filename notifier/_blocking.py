@@ -1,0 +1,278 @@
+"""``Notifier``: the blocking facade over ``AsyncNotifier`` for sync code.
+
+Every call runs the same async code on one event-loop thread per process,
+reached through an anyio blocking portal. The thread starts on first use,
+is shared by every ``Notifier``, and stops when the last notifier that used
+it closes. Sharing one loop is what lets threads and notifiers share one
+provider: an async provider (its token lock, its connection pool) may only
+be used from one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import os
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pluggy
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from typing_extensions import ParamSpec, Self
+
+from ._errors import NotifierClosed, NotifierError
+from ._models import SendResult, Sms
+from ._notifier import AsyncNotifier, ProviderInput
+from ._provider import Provider
+
+__all__ = ["Notifier"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class _LoopThread:
+    """The process-wide event-loop thread behind every ``Notifier``.
+
+    Reference-counted: each notifier that has made a call holds one
+    reference until it closes, and the thread stops when none is left.
+    After ``os.fork()`` the child forgets the parent's thread, which does not
+    exist in the child, and starts its own on first use.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pid = os.getpid()
+        self._portal: BlockingPortal | None = None
+        self._manager: AbstractContextManager[BlockingPortal] | None = None
+        self._users = 0
+
+    def acquire_locked(self) -> BlockingPortal:
+        """Take a reference, starting the thread if needed. Call with ``lock`` held."""
+        if self._portal is None:
+            manager = start_blocking_portal("asyncio", name="notifier-event-loop")
+            self._portal = manager.__enter__()
+            self._manager = manager
+        self._users += 1
+        return self._portal
+
+    def release(self) -> None:
+        """Drop a reference, stopping the thread when it was the last one."""
+        with self.lock:
+            self._users -= 1
+            if self._users > 0:
+                return
+            manager, self._manager, self._portal = self._manager, None, None
+            self._users = 0
+        if manager is not None:
+            # Waits for calls still running on the loop, then joins the thread.
+            manager.__exit__(None, None, None)
+
+    def reset_after_fork(self) -> None:
+        self.lock = threading.Lock()
+        self.pid = os.getpid()
+        self._portal = None
+        self._manager = None
+        self._users = 0
+
+    @property
+    def running(self) -> bool:
+        """Whether the loop thread is started in this process."""
+        return self._portal is not None
+
+
+_loop_thread = _LoopThread()
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork()
+    os.register_at_fork(after_in_child=_loop_thread.reset_after_fork)
+
+
+def _start_in_context(function: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
+    # Runs inside the caller's copied context: the task created here copies
+    # that context, so the caller's current span and other context variables
+    # are current in the task too (asyncio.create_task(context=...) would do
+    # the same but needs Python 3.11).
+    sniffio = sys.modules.get("sniffio")
+    if sniffio is not None:
+        # A caller on a trio worker thread carries sniffio's "trio" marker;
+        # the loop thread runs asyncio.
+        sniffio.current_async_library_cvar.set(None)
+    return asyncio.ensure_future(function())
+
+
+async def _run_in_context(context: contextvars.Context, function: Callable[[], Awaitable[T]]) -> T:
+    # Cancelling this coroutine cancels the task it awaits.
+    return await context.run(_start_in_context, function)
+
+
+class Notifier:
+    """Send messages from blocking code: Django, Flask, scripts, worker threads.
+
+    It takes the same arguments as ``AsyncNotifier`` and runs it on a private
+    event-loop thread, so providers are written once, async::
+
+        with Notifier(EskizProvider.from_env()) as notifier:
+            result = notifier.send(Sms("+998901234567", "Kod: 4512"))
+
+    The thread starts on the first call and is shared by every ``Notifier``
+    in the process; it stops when the last of them is closed and starts
+    again in a child process after ``os.fork()``. A notifier is safe to use
+    from many threads at once: they all share its provider, and with it one
+    token and one connection pool.
+
+    Each call runs in a copy of the calling thread's ``contextvars`` context,
+    so the ``notifier.send`` span is a child of the caller's current span.
+    ``loop.run_in_executor()`` does not copy the context into the worker
+    thread; use ``asyncio.to_thread()`` or ``contextvars.copy_context().run``
+    to keep the parent span.
+
+    ``close()`` closes the provider unless another open notifier uses it.
+
+    NOTE: a provider must not be shared between a ``Notifier`` and an
+    ``AsyncNotifier`` on an application's own loop: it would then be used
+    from two event loops.
+    """
+
+    def __init__(
+        self,
+        provider: ProviderInput,
+        *,
+        default_region: str = "UZ",
+        plugins: pluggy.PluginManager | None = None,
+    ) -> None:
+        self._init_from(AsyncNotifier(provider, default_region=default_region, plugins=plugins))
+
+    def _init_from(self, engine: AsyncNotifier) -> None:
+        self._engine = engine
+        self._portal: BlockingPortal | None = None
+        self._pid = os.getpid()
+        self._closed = False
+
+    @classmethod
+    def _wrap(cls, engine: AsyncNotifier) -> Self:
+        notifier = cls.__new__(cls)
+        notifier._init_from(engine)
+        return notifier
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Notifier provider={self._engine.provider.name!r} state={state}>"
+
+    @classmethod
+    def from_env(
+        cls,
+        env_file: str | Path | None = ".env",
+        *,
+        plugins: pluggy.PluginManager | None = None,
+    ) -> Self:
+        """Build a notifier from ``NOTIFIER_*`` variables and ``env_file``.
+
+        See ``AsyncNotifier.from_env()``; it raises the same errors.
+        """
+        return cls._wrap(AsyncNotifier.from_env(env_file, plugins=plugins))
+
+    @property
+    def provider(self) -> Provider:
+        """The provider or routing policy every message goes through."""
+        return self._engine.provider
+
+    @property
+    def default_region(self) -> str:
+        """The region ``build_sms()`` resolves national numbers with."""
+        return self._engine.default_region
+
+    @property
+    def plugins(self) -> pluggy.PluginManager:
+        """The plugin manager whose observer hooks this notifier calls."""
+        return self._engine.plugins
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closed
+
+    def build_sms(self, to: str, body: str, **fields: Any) -> Sms:
+        """Build an ``Sms``, resolving a national number with ``default_region``."""
+        return self._engine.build_sms(to, body, **fields)
+
+    def send(self, message: Sms) -> SendResult:
+        """Send one message and return the provider's answer.
+
+        Blocks until the provider answers. Raises what ``AsyncNotifier.send()``
+        raises.
+        """
+        return self._run(functools.partial(self._engine.send, message))
+
+    def send_many(
+        self, messages: Iterable[Sms], *, concurrency: int = 16
+    ) -> list[SendResult | NotifierError]:
+        """Send many messages; return one result or error per message, in input order.
+
+        See ``AsyncNotifier.send_many()``.
+        """
+        batch = list(messages)
+        return self._run(functools.partial(self._engine.send_many, batch, concurrency=concurrency))
+
+    def call(self, function: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a coroutine function on the notifier's event loop and return its result.
+
+        This is the blocking way to reach a provider's own endpoints::
+
+            balance = notifier.call(notifier.provider.balance)
+        """
+        return self._run(functools.partial(function, *args, **kwargs))
+
+    def close(self) -> None:
+        """Close the notifier and, unless another open notifier uses it, its provider.
+
+        Idempotent. Later calls raise ``NotifierClosed``.
+        """
+        with _loop_thread.lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self._run(self._engine.aclose, check_closed=False)
+        finally:
+            with _loop_thread.lock:
+                held = self._portal is not None and self._pid == os.getpid()
+                self._portal = None
+            if held:
+                _loop_thread.release()
+
+    def __enter__(self) -> Self:
+        if self._closed:
+            raise NotifierClosed("This notifier is closed; create a new one to send again.")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _portal_for_call(self, *, check_closed: bool) -> BlockingPortal:
+        portal = self._portal
+        if portal is not None and self._pid == os.getpid() and not self._closed:
+            return portal
+        with _loop_thread.lock:
+            if check_closed and self._closed:
+                raise NotifierClosed("This notifier is closed; create a new one to send again.")
+            if self._portal is None or self._pid != os.getpid():
+                # First call, or first call in a forked child, where the
+                # parent's loop thread does not exist.
+                self._portal = _loop_thread.acquire_locked()
+                self._pid = os.getpid()
+            return self._portal
+
+    def _run(self, function: Callable[[], Awaitable[T]], *, check_closed: bool = True) -> T:
+        portal = self._portal_for_call(check_closed=check_closed)
+        context = contextvars.copy_context()
+        future = portal.start_task_soon(_run_in_context, context, function)
+        try:
+            return future.result()
+        except BaseException:
+            # KeyboardInterrupt while waiting: do not leave the send running.
+            future.cancel()
+            raise

@@ -1,0 +1,577 @@
+"""``AsyncNotifier``: the engine every send goes through.
+
+The notifier owns what is the same for every vendor: the ``notifier.send``
+span, the metrics, the observer hooks, the log line, and filling in the
+attempts and elapsed time of a result. The provider owns the HTTP requests,
+credentials, retries and the vendor's wire format.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, cast
+
+import anyio
+import pluggy
+from pydantic import ValidationError
+from typing_extensions import Self
+
+from . import _telemetry
+from ._errors import (
+    ConfigurationError,
+    InvalidMessage,
+    NotifierClosed,
+    NotifierError,
+    ProviderError,
+)
+from ._models import Attempt, SendResult, Sms
+from ._plugins import call_observers, get_plugin_manager, load_plugins, provider_classes
+from ._provider import BatchOutcome, Provider
+from ._routing import Failover, RoutingPolicy, build_policy_from_env
+from ._settings import NotifierSettings, check_region, read_environ, settings_error, settings_values
+
+__all__ = ["AsyncNotifier", "ProviderInput"]
+
+logger = logging.getLogger("notifier")
+
+ProviderInput = Provider | Sequence[Provider]
+"""What a notifier accepts: one provider, a routing policy, or a list to fail over across."""
+
+
+class _State(enum.Enum):
+    OPEN = "open"  # sends are accepted
+    CLOSED = "closed"  # aclose() was called; every send raises NotifierClosed
+
+
+# How many open notifiers use each provider. A provider is closed when the
+# last notifier using it closes, so two notifiers may share one provider (and
+# its token and connection pool) and close in any order. A threading lock,
+# because notifiers on different threads may share a provider object.
+_provider_users: weakref.WeakKeyDictionary[Provider, int] = weakref.WeakKeyDictionary()
+_provider_users_lock = threading.Lock()
+
+
+def _retain(provider: Provider) -> None:
+    with _provider_users_lock:
+        _provider_users[provider] = _provider_users.get(provider, 0) + 1
+
+
+def _release(provider: Provider) -> bool:
+    """Drop one user of ``provider``; return whether it was the last one."""
+    with _provider_users_lock:
+        remaining = _provider_users.get(provider, 1) - 1
+        if remaining > 0:
+            _provider_users[provider] = remaining
+            return False
+        _provider_users.pop(provider, None)
+        return True
+
+
+def _as_provider(provider: ProviderInput) -> Provider:
+    if isinstance(provider, Provider):
+        return provider
+    if isinstance(provider, (str, bytes)) or not isinstance(provider, Sequence):
+        raise TypeError(
+            f"AsyncNotifier() takes a Provider or a list of providers, got "
+            f"{type(provider).__name__}; pass for example EskizProvider(...)."
+        )
+    providers = list(provider)
+    if not providers:
+        raise ConfigurationError(
+            "AsyncNotifier() got an empty list of providers; pass at least one provider."
+        )
+    for position, item in enumerate(providers):
+        if not isinstance(item, Provider):
+            raise TypeError(
+                f"Provider list entry {position} is a {type(item).__name__}, not a Provider; "
+                "pass provider instances such as EskizProvider(...)."
+            )
+    return Failover(providers)
+
+
+class AsyncNotifier:
+    """Send messages through a provider, with tracing, metrics and observer hooks.
+
+    ``provider`` is one provider, a routing policy, or a list of providers,
+    which is wrapped in ``Failover`` (each provider tried in order until one
+    accepts the message)::
+
+        async with AsyncNotifier(EskizProvider.from_env()) as notifier:
+            result = await notifier.send(Sms("+998901234567", "Kod: 4512"))
+
+    Closing the notifier closes its provider. A provider given to several
+    notifiers is closed when the last of them closes, so notifiers may share
+    one provider, and with it one token and one connection pool.
+
+    Args:
+        provider: a ``Provider``, a routing policy, or a list of providers.
+        default_region: region used by ``build_sms()`` for numbers written
+            without a country code.
+        plugins: the plugin manager whose observer hooks are called; the
+            process-wide one from ``get_plugin_manager()`` by default. Plugins
+            installed as entry points are registered on it by
+            ``load_plugins()`` or ``from_env()``, never implicitly.
+
+    Each ``send()`` makes exactly one ``notifier.send`` span of kind PRODUCER
+    (the provider's HTTP spans are its children), adds to the
+    ``notifier.messages.sent`` or ``notifier.messages.failed`` counter and
+    the ``notifier.send.duration`` histogram, and logs one INFO line.
+    """
+
+    def __init__(
+        self,
+        provider: ProviderInput,
+        *,
+        default_region: str = "UZ",
+        plugins: pluggy.PluginManager | None = None,
+    ) -> None:
+        self._default_region = check_region(default_region)
+        self._provider = _as_provider(provider)
+        self._plugins = plugins if plugins is not None else get_plugin_manager()
+        self._state = _State.OPEN
+        _retain(self._provider)
+
+    def __repr__(self) -> str:
+        return f"<AsyncNotifier provider={self._provider.name!r} state={self._state.value}>"
+
+    @property
+    def provider(self) -> Provider:
+        """The provider or routing policy every message goes through."""
+        return self._provider
+
+    @property
+    def default_region(self) -> str:
+        """The region ``build_sms()`` resolves national numbers with."""
+        return self._default_region
+
+    @property
+    def plugins(self) -> pluggy.PluginManager:
+        """The plugin manager whose observer hooks this notifier calls."""
+        return self._plugins
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``aclose()`` was called."""
+        return self._state is _State.CLOSED
+
+    @classmethod
+    def from_env(
+        cls,
+        env_file: str | Path | None = ".env",
+        *,
+        plugins: pluggy.PluginManager | None = None,
+    ) -> Self:
+        """Build a notifier from ``NOTIFIER_*`` variables and ``env_file``.
+
+        Loads the installed plugins, builds each provider named in
+        ``NOTIFIER_PROVIDER`` with its own ``from_env()``, and when several
+        are named, routes between them as ``NOTIFIER_ROUTING`` says
+        (``failover`` by default). ``env_file=None`` reads the environment only.
+
+        Raises:
+            ConfigurationError: ``NOTIFIER_PROVIDER`` is missing or names a
+                provider that is not installed, a configured plugin is broken,
+                or a provider's settings are missing or invalid.
+        """
+        settings = NotifierSettings.load(env_file)
+        manager = plugins if plugins is not None else get_plugin_manager()
+        names = settings.provider_names
+        load_plugins(manager, disabled=settings.disabled_plugins, required=names)
+        classes = provider_classes(manager, required=names)
+        installed = ", ".join(sorted(classes)) or "none"
+        if not names:
+            raise ConfigurationError(
+                "NOTIFIER_PROVIDER is not set; set it to the provider to use, such as "
+                f"'eskiz', or to several separated by commas. Installed providers: {installed}."
+            )
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ConfigurationError(
+                f"NOTIFIER_PROVIDER names {duplicates[0]!r} more than once; "
+                "list each provider once."
+            )
+        missing = [name for name in names if name not in classes]
+        if missing:
+            raise ConfigurationError(
+                f"NOTIFIER_PROVIDER names {missing[0]!r}, which is not installed. "
+                f"Installed providers: {installed}. Install its package, e.g. "
+                f"'pip install notifier-{missing[0]}'."
+            )
+
+        providers = [_provider_from_env(classes[name], env_file) for name in names]
+        if len(providers) == 1:
+            if settings.routing not in (None, "failover"):
+                logger.debug(
+                    "NOTIFIER_ROUTING=%s has no effect with one provider", settings.routing
+                )
+            provider: Provider = providers[0]
+        else:
+            environ = read_environ(env_file)
+            environ["NOTIFIER_ROUTING"] = settings.routing or "failover"
+            provider = build_policy_from_env(providers, environ)
+        return cls(provider, default_region=settings.default_region, plugins=manager)
+
+    def build_sms(self, to: str, body: str, **fields: Any) -> Sms:
+        """Build an ``Sms``, resolving a national number with ``default_region``.
+
+        Other ``Sms`` fields (``sender``, ``client_ref``, ...) are passed as
+        keyword arguments. Raises ``InvalidMessage`` like ``Sms()`` does.
+        """
+        return Sms.model_validate(
+            {"to": to, "body": body, **fields}, context={"region": self._default_region}
+        )
+
+    def _check_open(self) -> None:
+        if self._state is _State.CLOSED:
+            raise NotifierClosed("This notifier is closed; create a new one to send again.")
+
+    async def send(self, message: Sms) -> SendResult:
+        """Send one message and return the provider's answer.
+
+        Raises:
+            InvalidMessage: the message cannot be sent as given.
+            ProviderError: the provider failed; the subclass says how
+                (``RejectedError``, ``RateLimitedError``, ``DeliveryUnknown``, ...).
+            NotifierClosed: the notifier or its provider was closed.
+            TypeError: ``message`` is not an ``Sms``.
+        """
+        if not isinstance(message, Sms):
+            raise TypeError(
+                f"send() takes an Sms, got {type(message).__name__}; "
+                "build one with Sms(to, body) or notifier.build_sms(to, body)."
+            )
+        provider = self._provider
+        started_at = datetime.now(timezone.utc)
+        start = time.perf_counter()
+        logger.debug(
+            "Sending SMS to %s via %s: client_ref=%s, %d characters",
+            message.masked_to,
+            provider.name,
+            message.client_ref,
+            len(message.body),
+        )
+        with _telemetry.send_span(provider.name, message) as span:
+            called = False
+            try:
+                self._check_open()
+                called = True
+                result = await self._call_provider(provider, message)
+            except NotifierError as error:
+                elapsed = time.perf_counter() - start
+                attempts = len(error.provider_attempts) or (1 if called else 0)
+                _telemetry.mark_failed(span, error, attempts=attempts)
+                _telemetry.record_failed(provider.name, error, elapsed)
+                self._log_failure(provider.name, message, error, elapsed)
+                call_observers(self._plugins, "notifier_failed", message=message, error=error)
+                raise
+            except BaseException as error:
+                # Cancellation (or KeyboardInterrupt): the message may or may
+                # not have reached the provider, so it is counted as failed.
+                elapsed = time.perf_counter() - start
+                _telemetry.mark_failed(span, error)
+                _telemetry.record_failed(provider.name, error, elapsed)
+                logger.info(
+                    "SMS to %s via %s was interrupted: status=%s, client_ref=%s",
+                    message.masked_to,
+                    provider.name,
+                    _telemetry.error_type(error),
+                    message.client_ref,
+                )
+                raise
+
+            elapsed = time.perf_counter() - start
+            result = _complete(result, started_at, elapsed)
+            _telemetry.mark_sent(span, result)
+        _telemetry.record_sent(result.provider, elapsed)
+        self._log_success(message, result)
+        call_observers(self._plugins, "notifier_sent", message=message, result=result)
+        return result
+
+    def _report_sending(self, message: Sms, provider: str) -> None:
+        call_observers(self._plugins, "notifier_sending", message=message, provider=provider)
+
+    async def _call_provider(self, provider: Provider, message: Sms) -> SendResult:
+        try:
+            if isinstance(provider, RoutingPolicy):
+                # The policy reports each vendor it tries, failover included.
+                result = await provider.send(message, hook=self._report_sending)
+            else:
+                self._report_sending(message, provider.name)
+                result = await provider.send(message)
+        except NotifierError:
+            raise
+        except Exception as exc:
+            raise _unexpected_error(provider, exc, message.client_ref) from exc
+        if not isinstance(result, SendResult):
+            raise ProviderError(
+                f"Provider {provider.name!r} returned {type(result).__name__} instead of a "
+                "SendResult; this is a bug in the provider.",
+                provider=provider.name,
+                client_ref=message.client_ref,
+            )
+        return result
+
+    def _log_success(self, message: Sms, result: SendResult) -> None:
+        logger.info(
+            "Sent SMS to %s via %s: status=%s, client_ref=%s",
+            message.masked_to,
+            result.provider,
+            result.status.value,
+            result.client_ref,
+        )
+        logger.debug(
+            "SMS %s details: message_id=%s, segments=%d, encoding=%s, attempts=%d, elapsed=%.3fs",
+            result.client_ref,
+            result.message_id,
+            result.segments,
+            result.encoding.value,
+            len(result.attempts),
+            result.elapsed,
+        )
+
+    def _log_failure(
+        self, provider: str, message: Sms, error: NotifierError, elapsed: float
+    ) -> None:
+        logger.info(
+            "SMS to %s via %s failed: status=%s, client_ref=%s",
+            message.masked_to,
+            provider,
+            _telemetry.error_type(error),
+            message.client_ref,
+        )
+        logger.debug("SMS %s failed after %.3fs: %s", message.client_ref, elapsed, error)
+
+    async def send_many(
+        self, messages: Iterable[Sms], *, concurrency: int = 16
+    ) -> list[SendResult | NotifierError]:
+        """Send many messages; return one result or error per message, in input order.
+
+        A failed message gets its ``NotifierError`` as its entry instead of
+        raising. When the provider has a batch endpoint
+        (``capabilities.batch``), messages go out in batches of at most
+        ``capabilities.max_batch_size``, and an error that fails a whole
+        batch request (authentication, for example) becomes the entry of
+        every message in that batch. Otherwise each message goes through
+        ``send()``, at most ``concurrency`` at a time.
+
+        Each batch request makes one ``notifier.send_batch`` span; without a
+        batch endpoint each message makes its own ``notifier.send`` span.
+
+        Raises:
+            NotifierClosed: the notifier was closed before the call.
+            ValueError: ``concurrency`` is not a positive integer.
+        """
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(
+                f"send_many() concurrency must be a positive integer, got {concurrency!r}."
+            )
+        items = list(messages)
+        self._check_open()
+        outcomes: list[SendResult | NotifierError | None] = [None] * len(items)
+        to_send: list[int] = []
+        for index, item in enumerate(items):
+            if isinstance(item, Sms):
+                to_send.append(index)
+            else:
+                outcomes[index] = InvalidMessage(
+                    f"send_many() entry {index} is a {type(item).__name__}, not an Sms; "
+                    "build each message with Sms(to, body)."
+                )
+
+        provider = self._provider
+        if provider.capabilities.batch:
+            size = provider.capabilities.max_batch_size or len(to_send) or 1
+            chunks = [to_send[i : i + size] for i in range(0, len(to_send), size)]
+        else:
+            chunks = [[index] for index in to_send]
+
+        pending = iter(chunks)
+
+        async def work() -> None:
+            # Workers share one iterator; next() never awaits, so no two
+            # workers take the same chunk.
+            for chunk in pending:
+                batch = [items[index] for index in chunk]
+                if provider.capabilities.batch:
+                    chunk_outcomes = await self._send_batch(provider, batch)
+                else:
+                    chunk_outcomes = [await self._send_or_error(batch[0])]
+                for index, outcome in zip(chunk, chunk_outcomes, strict=True):
+                    outcomes[index] = outcome
+
+        async with anyio.create_task_group() as group:
+            for _ in range(min(concurrency, len(chunks))):
+                group.start_soon(work)
+        return cast("list[SendResult | NotifierError]", outcomes)
+
+    async def _send_or_error(self, message: Sms) -> SendResult | NotifierError:
+        try:
+            return await self.send(message)
+        except NotifierError as error:
+            return error
+
+    async def _send_batch(
+        self, provider: Provider, messages: list[Sms]
+    ) -> list[SendResult | NotifierError]:
+        started_at = datetime.now(timezone.utc)
+        start = time.perf_counter()
+        with _telemetry.batch_span(provider.name, len(messages)) as span:
+            raw: Sequence[SendResult | NotifierError]
+            try:
+                raw = await self._call_batch(provider, messages)
+            except NotifierError as error:
+                _telemetry.mark_failed(span, error)
+                raw = [error] * len(messages)
+            except BaseException as error:
+                _telemetry.mark_failed(span, error)
+                elapsed = time.perf_counter() - start
+                for _message in messages:
+                    _telemetry.record_failed(provider.name, error, elapsed)
+                raise
+            elapsed = time.perf_counter() - start
+
+            outcomes: list[SendResult | NotifierError] = []
+            for message, outcome in zip(messages, raw, strict=True):
+                if isinstance(outcome, SendResult):
+                    outcome = _complete(outcome, started_at, elapsed)
+                    _telemetry.record_sent(outcome.provider, elapsed)
+                    logger.debug(
+                        "Sent SMS to %s via %s in a batch: status=%s, client_ref=%s",
+                        message.masked_to,
+                        outcome.provider,
+                        outcome.status.value,
+                        outcome.client_ref,
+                    )
+                    call_observers(self._plugins, "notifier_sent", message=message, result=outcome)
+                else:
+                    _telemetry.record_failed(provider.name, outcome, elapsed)
+                    logger.debug(
+                        "SMS to %s via %s failed in a batch: status=%s, client_ref=%s",
+                        message.masked_to,
+                        provider.name,
+                        _telemetry.error_type(outcome),
+                        message.client_ref,
+                    )
+                    call_observers(self._plugins, "notifier_failed", message=message, error=outcome)
+                outcomes.append(outcome)
+
+            failed = sum(1 for outcome in outcomes if not isinstance(outcome, SendResult))
+            if span.is_recording():
+                span.set_attribute("notifier.batch.failed_count", failed)
+            if failed == len(outcomes) and isinstance(outcomes[0], NotifierError):
+                _telemetry.mark_failed(span, outcomes[0])
+        logger.info(
+            "Sent batch of %d SMS via %s: %d accepted, %d failed",
+            len(messages),
+            provider.name,
+            len(messages) - failed,
+            failed,
+        )
+        return outcomes
+
+    async def _call_batch(self, provider: Provider, messages: list[Sms]) -> list[BatchOutcome]:
+        try:
+            if isinstance(provider, RoutingPolicy):
+                raw = await provider.send_batch(messages, hook=self._report_sending)
+            else:
+                for message in messages:
+                    self._report_sending(message, provider.name)
+                raw = await provider.send_batch(messages)
+        except NotifierError:
+            raise
+        except Exception as exc:
+            raise _unexpected_error(provider, exc, None) from exc
+        raw = list(raw)
+        if len(raw) != len(messages) or not all(
+            isinstance(outcome, (SendResult, NotifierError)) for outcome in raw
+        ):
+            raise ProviderError(
+                f"Provider {provider.name!r} answered a batch of {len(messages)} messages "
+                f"with {len(raw)} entries that are not all results or errors; this is a "
+                "bug in the provider.",
+                provider=provider.name,
+            )
+        return raw
+
+    async def aclose(self) -> None:
+        """Close the notifier, and its provider unless another open notifier uses it.
+
+        Idempotent. Every later ``send()`` raises ``NotifierClosed``.
+        """
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        if _release(self._provider):
+            await self._provider.aclose()
+
+    async def __aenter__(self) -> Self:
+        self._check_open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def _complete(result: SendResult, started_at: datetime, elapsed: float) -> SendResult:
+    """Fill ``elapsed``, and one ``Attempt`` when the provider recorded none."""
+    attempts = result.attempts or (
+        Attempt(provider=result.provider, outcome="sent", started_at=started_at, elapsed=elapsed),
+    )
+    return result.model_copy(update={"attempts": attempts, "elapsed": elapsed})
+
+
+def _unexpected_error(
+    provider: Provider, error: Exception, client_ref: str | None
+) -> ProviderError:
+    # Only the type is shown: the text of an arbitrary exception may contain
+    # the number or a credential. The original stays attached as __cause__.
+    kind = type(error).__qualname__
+    logger.error(
+        "Provider %r raised %s, which is not a notifier error; this is a bug in the provider",
+        provider.name,
+        kind,
+    )
+    return ProviderError(
+        f"Provider {provider.name!r} raised {kind}, which is not a notifier error; "
+        "see the exception's __cause__ and report it to the provider's authors.",
+        provider=provider.name,
+        client_ref=client_ref,
+    )
+
+
+def _provider_from_env(provider_class: type[Provider], env_file: str | Path | None) -> Provider:
+    """Build ``provider_class`` from the environment, reading ``env_file`` for it."""
+    name = provider_class.name
+    settings_class = provider_class.settings_class
+    try:
+        if settings_class is None or env_file == ".env":
+            # The provider's settings class reads ./.env itself.
+            return provider_class.from_env()
+        prefix = str(settings_class.model_config.get("env_prefix", ""))
+        try:
+            provider_settings = settings_class(_env_file=env_file)
+        except ValidationError as exc:
+            raise settings_error(exc, prefix, name) from None
+        return provider_class.from_env(**settings_values(provider_settings))
+    except ConfigurationError:
+        raise
+    except ValidationError as exc:
+        prefix = str(settings_class.model_config.get("env_prefix", "")) if settings_class else ""
+        raise settings_error(exc, prefix, name) from None
+    except NotImplementedError as exc:
+        raise ConfigurationError(
+            f"Provider {name!r} cannot be built from the environment; "
+            "construct it in code and pass it to AsyncNotifier()."
+        ) from exc
+    except Exception as exc:
+        raise ConfigurationError(
+            f"Provider {name!r} failed to build from the environment: {type(exc).__qualname__}. "
+            "Check its settings; the exception is attached as __cause__."
+        ) from exc

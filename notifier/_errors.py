@@ -23,6 +23,8 @@ secret, a token, a message body or a full phone number: callers pass
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuthenticationError",
     "CircuitOpen",
@@ -41,6 +43,22 @@ __all__ = [
 
 class NotifierError(Exception):
     """Base class of every error raised by notifier and its providers."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's default rebuilds the error as cls(*args), which fails
+        # for subclasses with required keyword-only arguments. Restoring the
+        # attributes directly keeps pickle (multiprocessing, task queues) and
+        # copy.copy working for every subclass.
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_error(
+    cls: type[NotifierError], args: tuple[Any, ...], state: dict[str, Any]
+) -> NotifierError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigurationError(NotifierError):

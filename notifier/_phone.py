@@ -11,7 +11,7 @@ import os
 
 import phonenumbers
 
-from ._errors import InvalidMessage
+from ._errors import ConfigurationError, InvalidMessage
 
 __all__ = ["DEFAULT_REGION", "mask_phone", "normalize_phone", "phone_region"]
 
@@ -42,17 +42,30 @@ def mask_phone(number: str) -> str:
     return "*" * max(len(number), 1)
 
 
+def _too_long_for_region(national: str, region: str) -> bool:
+    try:
+        parsed = phonenumbers.parse(national, region)
+    except phonenumbers.NumberParseException:
+        return False
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    return bool(reason == phonenumbers.ValidationResult.TOO_LONG)
+
+
 def normalize_phone(raw: str, region: str | None = None) -> str:
     """Parse ``raw`` and return it in E.164 form.
 
     ``region`` (ISO 3166 alpha-2) resolves numbers written without a country
     code; it defaults to ``NOTIFIER_DEFAULT_REGION`` or ``UZ``. Digits-only
     input that already starts with the region's country code, such as
-    ``998901234567``, is read as international.
+    ``998901234567``, is read as international. Other digits-only input is
+    read as international (``79161234567``) only when it is too long to be a
+    national number of the region.
 
     Raises:
         InvalidMessage: the input is not a valid, dialable number. The message
             shows the number masked, never in full.
+        ConfigurationError: the region is not an ISO 3166 alpha-2 code that
+            ``phonenumbers`` knows.
     """
     if not isinstance(raw, str):
         raise InvalidMessage(
@@ -63,13 +76,27 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
     if not text:
         raise InvalidMessage("Phone number is empty; pass a number such as '+998901234567'.")
     resolved_region = (region or _default_region()).upper()
+    if resolved_region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigurationError(
+            f"Unknown phone region {resolved_region!r}; pass an ISO 3166 alpha-2 code "
+            f"such as 'UZ' or 'GB' as the region or in {_REGION_ENV}."
+        )
 
     candidates = [text]
     digits_only = "".join(c for c in text if c.isdigit())
     if not text.startswith("+") and digits_only == text.replace(" ", "").replace("-", ""):
-        # "998901234567" is how Eskiz and most Uzbek systems store numbers:
-        # try it as international first, then as a national number.
-        candidates.insert(0, "+" + digits_only)
+        # "998901234567" is how Eskiz and most Uzbek systems store numbers, so
+        # digits without "+" that start with the region's country code are
+        # read as international first. Other digits are read as international
+        # only when they are too long to be a national number: "95 752 16 08"
+        # is a number in Uzbekistan although "+957521608" is valid in Myanmar,
+        # and a mistyped national number must not reach another country.
+        international = "+" + digits_only
+        country_code = str(phonenumbers.country_code_for_region(resolved_region))
+        if digits_only.startswith(country_code):
+            candidates.insert(0, international)
+        elif _too_long_for_region(text, resolved_region):
+            candidates.append(international)
 
     for candidate in candidates:
         try:

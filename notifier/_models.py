@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -32,6 +34,21 @@ __all__ = [
 ]
 
 _MAX_CLIENT_REF = 64
+
+# The region from the validation context of the running Sms.model_validate*
+# call. pydantic runs Sms's custom __init__ for those calls, and that __init__
+# validates again without the context, so the region travels here instead.
+_CONTEXT_REGION: ContextVar[str | None] = ContextVar("notifier_sms_region", default=None)
+
+
+@contextmanager
+def _region_from_context(context: Any) -> Iterator[None]:
+    region = context.get("region") if isinstance(context, Mapping) else None
+    token = _CONTEXT_REGION.set(region if isinstance(region, str) else None)
+    try:
+        yield
+    finally:
+        _CONTEXT_REGION.reset(token)
 
 
 class Encoding(str, Enum):
@@ -143,24 +160,47 @@ class Sms(BaseModel):
     ) -> Sms:
         """Validate ``obj`` into an ``Sms``; raises ``InvalidMessage`` on bad input."""
         try:
-            return super().model_validate(
-                obj, strict=strict, from_attributes=from_attributes, context=context, **kwargs
-            )
+            with _region_from_context(context):
+                return super().model_validate(
+                    obj, strict=strict, from_attributes=from_attributes, context=context, **kwargs
+                )
+        except ValidationError as exc:
+            raise InvalidMessage(_describe_validation_error(exc)) from None
+
+    @classmethod
+    def model_validate_json(
+        cls,
+        json_data: str | bytes | bytearray,
+        *,
+        strict: bool | None = None,
+        context: Any | None = None,
+        **kwargs: Any,
+    ) -> Sms:
+        """Validate a JSON document into an ``Sms``; raises ``InvalidMessage`` on bad input.
+
+        pydantic's own error would repeat the whole document, body and number
+        included.
+        """
+        try:
+            with _region_from_context(context):
+                return super().model_validate_json(
+                    json_data, strict=strict, context=context, **kwargs
+                )
         except ValidationError as exc:
             raise InvalidMessage(_describe_validation_error(exc)) from None
 
     @field_validator("to", mode="before")
     @classmethod
     def _normalize_to(cls, value: object, info: ValidationInfo) -> str:
-        region = None
-        if isinstance(info.context, Mapping):
-            region = info.context.get("region")
+        region = _CONTEXT_REGION.get()
+        if isinstance(info.context, Mapping) and isinstance(info.context.get("region"), str):
+            region = info.context["region"]
         if not isinstance(value, str):
             raise InvalidMessage(
                 f"Sms.to must be a string, got {type(value).__name__}; "
                 "pass the number as text such as '+998901234567'."
             )
-        return normalize_phone(value, region if isinstance(region, str) else None)
+        return normalize_phone(value, region)
 
     @field_validator("body")
     @classmethod

@@ -47,6 +47,7 @@ from ._notifier import AsyncNotifier
 from ._phone import mask_phone, normalize_phone
 from ._plugins import PluginWarning, get_plugin_manager, load_plugins, provider_classes
 from ._provider import BatchOutcome, Capabilities, Provider
+from ._retry import RetryPolicy, instant_retries
 from ._segments import SegmentInfo, count_segments, split_segments
 from ._settings import NotifierSettings
 from ._transliterate import CharacterReplacement, TransliterationResult, to_gsm7
@@ -80,6 +81,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimitedError",
     "RejectedError",
+    "RetryPolicy",
     "SegmentInfo",
     "SendResult",
     "SendStatus",
@@ -90,6 +92,7 @@ __all__ = [
     "count_segments",
     "get_plugin_manager",
     "hookimpl",
+    "instant_retries",
     "load_plugins",
     "mask_phone",
     "new_client_ref",

@@ -1,0 +1,859 @@
+"""The HTTP layer every HTTP provider builds on.
+
+``HttpProvider`` owns the sequence of one vendor operation. It chooses the
+HTTP client of the running event loop, builds the request and sends it under
+the provider's ``RetryPolicy``. It opens one CLIENT span per HTTP request and
+turns network failures and error statuses into the library's errors. A vendor
+subclass describes each operation as an ``HttpCall``, parses the response it
+gets back, and overrides narrow steps:
+
+- ``map_error_response(response, call)`` turns a non-retryable error
+  response into a ``ProviderError`` (the default maps by status code);
+- ``summarize_response(response)`` gives the redacted excerpt kept in errors.
+
+Authentication is an ``httpx.Auth`` given to the constructor (or set later
+through ``_set_auth``); its flow may replay a request, and every request it
+yields gets its own span with ``http.request.resend_count``.
+
+What is retried:
+
+- connect errors and pool timeouts, because nothing was sent;
+- the policy's ``retry_statuses`` (500, 502, 503 by default) and 429, waiting
+  as long as ``Retry-After`` asks on 429 and 503;
+- for idempotent calls only, every other transient failure as well: read
+  timeouts, dropped connections, 504.
+
+A non-idempotent call (a send) that hits a read timeout, a dropped connection
+after the request was written, or a 504 raises ``DeliveryUnknown`` carrying
+the ``client_ref``, because the vendor may have accepted it; the policy's
+``resend_on_timeout`` opts into resending instead.
+
+Event loops: nothing here binds to a loop at construction. The provider
+keeps one owned ``httpx.AsyncClient`` per running loop, created on first use
+in that loop and closed when the loop shuts down (through an async generator
+the loop finalizes in ``shutdown_asyncgens``) or when the provider closes. So
+two ``asyncio.run()`` calls in a row on one provider work, and so does a
+provider built where no loop runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import json
+import logging
+import re
+import threading
+import time
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Mapping
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, ClassVar, Literal, cast
+
+import httpx
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from ._errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DeliveryUnknown,
+    NotifierClosed,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimitedError,
+    RejectedError,
+)
+from ._phone import mask_phone
+from ._provider import Provider
+from ._retry import RetryableFailure, RetryPolicy, parse_retry_after, retry_call
+
+__all__ = [
+    "TRANSPORTS",
+    "HttpCall",
+    "HttpProvider",
+    "HttpStats",
+    "TransportName",
+    "redact_text",
+    "summarize_response",
+]
+
+TransportName = Literal["httpx", "aiohttp"]
+TRANSPORTS: tuple[TransportName, ...] = ("httpx", "aiohttp")
+
+try:
+    _CORE_VERSION = version("notifier-core")
+except PackageNotFoundError:  # a source tree that was never installed
+    _CORE_VERSION = "0.0.0"
+
+_SUMMARY_LIMIT = 300  # characters of a response kept in an error message
+
+# Keys whose values never appear in a response summary, compared lower-case.
+_SECRET_KEYS = frozenset(
+    {
+        "access_token",
+        "api_key",
+        "apikey",
+        "auth_token",
+        "authorization",
+        "email",
+        "password",
+        "refresh_token",
+        "secret",
+        "token",
+    }
+)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# 9 to 15 digits with an optional "+": long enough to be a phone number.
+_PHONE_LIKE = re.compile(r"(?<![\w.])\+?\d{9,15}(?![\w.])")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def redact_text(text: str, *, limit: int = _SUMMARY_LIMIT) -> str:
+    """Remove tokens, e-mail addresses and phone numbers from ``text`` and shorten it.
+
+    Whitespace runs become one space; text longer than ``limit`` characters
+    is cut and ends with ``…``. Meant for error messages and logs, never for
+    data sent anywhere.
+    """
+    text = _JWT.sub("[token]", text)
+    text = _EMAIL.sub("[email]", text)
+    text = _PHONE_LIKE.sub(lambda match: mask_phone(match.group()), text)
+    text = _WHITESPACE.sub(" ", text).strip()
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            key: "[redacted]" if str(key).lower() in _SECRET_KEYS else _redact_value(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_redact_value(item) for item in value]
+    return value
+
+
+def summarize_response(response: httpx.Response) -> str:
+    """Return a short, redacted excerpt of ``response`` for an error message.
+
+    JSON bodies lose the values of secret keys (``token``, ``password``,
+    ``email``, ...). Every body loses JWTs, e-mail addresses and phone
+    numbers, and is cut to a few hundred characters.
+    """
+    try:
+        raw = response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return ""
+    if not raw.strip():
+        return ""
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return redact_text(raw)
+    compact = json.dumps(_redact_value(parsed), ensure_ascii=False, separators=(",", ":"))
+    return redact_text(compact)
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    """One vendor operation, described for ``HttpProvider._request``.
+
+    Attributes:
+        method: the HTTP method.
+        path: the path below the provider's base URL, starting with ``/``.
+        operation: a short name for logs and spans, such as ``"send"``.
+        idempotent: whether sending the request twice is harmless. Only
+            idempotent calls are retried after a read timeout, a dropped
+            connection or a 504.
+        path_template: the path with ids replaced by ``{name}``, recorded in
+            spans and logs instead of ``path``; defaults to ``path``.
+        params: query parameters; never put secrets here.
+        form: fields sent as ``application/x-www-form-urlencoded``.
+        multipart: fields sent as ``multipart/form-data`` (no files).
+        json: a body sent as JSON.
+        headers: extra request headers.
+        auth: ``"provider"`` for the provider's own authentication, ``None``
+            for none at all (any ``Authorization`` header is removed), or an
+            ``httpx.Auth`` for this call only.
+        client_ref: the caller's id of the message concerned, put into
+            ``DeliveryUnknown`` and logs.
+    """
+
+    method: str
+    path: str
+    operation: str
+    idempotent: bool
+    path_template: str | None = None
+    params: Mapping[str, str] | None = None
+    form: Mapping[str, str] | None = None
+    multipart: Mapping[str, str] | None = None
+    json: Any = None
+    headers: Mapping[str, str] | None = None
+    auth: httpx.Auth | Literal["provider"] | None = "provider"
+    client_ref: str | None = None
+
+    @property
+    def route(self) -> str:
+        """The path template used in spans, logs and error messages."""
+        return self.path_template or self.path
+
+
+@dataclass
+class HttpStats:
+    """Counters of one provider's HTTP traffic since it was created.
+
+    Attributes:
+        requests: HTTP requests sent, retries and authentication replays included.
+        retries: attempts started again by the retry policy.
+    """
+
+    requests: int = 0
+    retries: int = 0
+
+
+class _State(enum.Enum):
+    OPEN = "open"  # accepts calls; HTTP clients are created per event loop on demand
+    CLOSED = "closed"  # aclose() ran; every call raises NotifierClosed
+
+
+@dataclass
+class _LoopClient:
+    """The owned HTTP client of one event loop and the generator that closes it."""
+
+    client: httpx.AsyncClient
+    closer: AsyncGenerator[None, None]
+
+
+async def _close_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    # Once started, an async generator is tracked by its event loop, and
+    # asyncio.run() (any loop.shutdown_asyncgens()) closes it before the loop
+    # closes. Closing it closes the client while its loop can still run the
+    # socket shutdown, so no connection outlives its loop.
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+class _TracedAuth(httpx.Auth):
+    """Wrap an auth flow so that every request it yields gets a CLIENT span.
+
+    The flow of the wrapped auth may replay a request, for example with a new
+    token after a 401. Each replay is a separate span whose
+    ``http.request.resend_count`` counts on from the retry attempt.
+    """
+
+    def __init__(
+        self,
+        provider: HttpProvider,
+        call: HttpCall,
+        inner: httpx.Auth | None,
+        resend_count: int,
+    ) -> None:
+        self._provider = provider
+        self._call = call
+        self._inner = inner
+        self._resend_count = resend_count
+        self._open_span: Span | None = None
+        self._started = 0.0
+        if inner is not None:
+            self.requires_request_body = inner.requires_request_body
+            self.requires_response_body = inner.requires_response_body
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        raise RuntimeError("notifier providers are async; use an httpx.AsyncClient")
+        yield request  # pragma: no cover - makes this function a generator
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self._inner is None:
+            self._start_span(request)
+            response = yield request
+            self.finish(response=response)
+            return
+
+        flow = self._inner.async_auth_flow(request)
+        try:
+            next_request = await flow.__anext__()
+            while True:
+                self._start_span(next_request)
+                response = yield next_request
+                self.finish(response=response)
+                try:
+                    next_request = await flow.asend(response)
+                except StopAsyncIteration:
+                    return
+                self._resend_count += 1
+        finally:
+            await flow.aclose()
+
+    def _start_span(self, request: httpx.Request) -> None:
+        self._provider.stats.requests += 1
+        self._started = time.monotonic()
+        self._open_span = self._provider._start_client_span(request, self._call, self._resend_count)
+
+    def finish(
+        self, *, response: httpx.Response | None = None, error: BaseException | None = None
+    ) -> None:
+        """End the open span with the response or the error; no-op when none is open."""
+        span, self._open_span = self._open_span, None
+        if span is None:
+            return
+        elapsed_ms = (time.monotonic() - self._started) * 1000
+        logger = self._provider._logger
+        if response is not None:
+            status = response.status_code
+            span.set_attribute("http.response.status_code", status)
+            if status >= 400:
+                span.set_attribute("error.type", str(status))
+                span.set_status(Status(StatusCode.ERROR))
+            logger.debug(
+                "%s %s %s -> HTTP %d in %.1f ms (resend %d)",
+                self._provider.name,
+                self._call.method,
+                self._call.route,
+                status,
+                elapsed_ms,
+                self._resend_count,
+            )
+        else:
+            kind = type(error).__qualname__ if error is not None else "unknown"
+            span.set_attribute("error.type", kind)
+            span.set_status(Status(StatusCode.ERROR, kind))
+            logger.debug(
+                "%s %s %s -> %s after %.1f ms (resend %d)",
+                self._provider.name,
+                self._call.method,
+                self._call.route,
+                kind,
+                elapsed_ms,
+                self._resend_count,
+            )
+        span.end()
+
+
+def _make_aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    try:
+        transport_class = _aiohttp_transport_class()
+    except ImportError as exc:
+        raise ConfigurationError(
+            "transport='aiohttp' needs the httpx-aiohttp package; install the "
+            "provider's [aiohttp] extra, for example 'pip install notifier-eskiz[aiohttp]'."
+        ) from exc
+    return transport_class(limits=limits)
+
+
+@functools.cache
+def _aiohttp_transport_class() -> Callable[..., httpx.AsyncBaseTransport]:
+    """Build the aiohttp transport class; imports the optional packages on first use.
+
+    httpx-aiohttp (0.1 and 0.2) maps every ``aiohttp.ClientConnectionError``
+    it does not know more precisely to ``httpx.ConnectTimeout``. That includes
+    ``ServerDisconnectedError``, a connection dropped after the request was
+    sent, and would make a send look safe to retry. This subclass maps from
+    the original aiohttp error instead, so both transports raise the same
+    httpx errors for the same failures.
+    """
+    import aiohttp
+    from httpx_aiohttp import AiohttpTransport
+
+    def remap(exc: httpx.TransportError) -> httpx.TransportError:
+        cause = exc.__cause__
+        message = str(exc) or type(cause).__name__
+        if isinstance(cause, aiohttp.ClientConnectorError):
+            return httpx.ConnectError(message)
+        if isinstance(cause, aiohttp.ConnectionTimeoutError):
+            return httpx.ConnectTimeout(message)
+        if isinstance(cause, aiohttp.SocketTimeoutError):
+            return httpx.ReadTimeout(message)
+        if isinstance(cause, aiohttp.ServerDisconnectedError):
+            return httpx.RemoteProtocolError(message)
+        if isinstance(cause, (aiohttp.ClientOSError, aiohttp.ClientPayloadError)):
+            return httpx.ReadError(message)
+        if isinstance(cause, aiohttp.ClientConnectionError) and isinstance(
+            exc, httpx.ConnectTimeout
+        ):
+            # Some other connection failure, possibly after sending.
+            return httpx.ReadError(message)
+        return exc
+
+    class RemappingStream(httpx.AsyncByteStream):
+        def __init__(self, inner: httpx.AsyncByteStream) -> None:
+            self._inner = inner
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            try:
+                async for chunk in self._inner:
+                    yield chunk
+            except httpx.TransportError as exc:
+                raise remap(exc) from exc.__cause__
+
+        async def aclose(self) -> None:
+            await self._inner.aclose()
+
+    class RemappingAiohttpTransport(AiohttpTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            try:
+                response = await super().handle_async_request(request)
+            except httpx.TransportError as exc:
+                raise remap(exc) from exc.__cause__
+            response.stream = RemappingStream(cast(httpx.AsyncByteStream, response.stream))
+            return response
+
+    return RemappingAiohttpTransport
+
+
+class HttpProvider(Provider):
+    """Base class of providers that speak HTTP to their vendor.
+
+    Subclasses set ``name``, ``display_name`` (for messages, e.g. ``"Eskiz"``),
+    ``instrumentation_name``/``instrumentation_version`` (the tracer of the
+    CLIENT spans) and ``logger_name``, call ``super().__init__`` and describe
+    every operation as an ``HttpCall`` passed to ``_request``. See the module
+    docstring for the sequence this class owns.
+
+    Args:
+        base_url: the vendor's API root; paths of calls are appended to it.
+        timeout: seconds allowed for connecting, writing, reading and waiting
+            for a pooled connection (an ``httpx.Timeout`` sets each one).
+            Ignored when ``http_client`` is given, which keeps its own timeout.
+        http_client: an ``httpx.AsyncClient`` to use instead of an owned one.
+            It is used as given and never closed by the provider; it must be
+            used from one event loop.
+        transport: ``"httpx"`` (httpx's own connection pool) or ``"aiohttp"``
+            (httpx on aiohttp's pool, faster under high concurrency; needs the
+            ``[aiohttp]`` extra). Only for the owned client.
+        retry: the retry policy; ``RetryPolicy()`` when omitted.
+        auth: the ``httpx.Auth`` applied to calls whose ``auth`` is ``"provider"``.
+        limits: connection-pool limits of the owned client.
+    """
+
+    display_name: ClassVar[str] = "the provider"
+    instrumentation_name: ClassVar[str] = "notifier"
+    instrumentation_version: ClassVar[str] = _CORE_VERSION
+    logger_name: ClassVar[str] = "notifier"
+    user_agent: ClassVar[str] = f"notifier/{_CORE_VERSION}"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        timeout: float | httpx.Timeout = 10.0,
+        http_client: httpx.AsyncClient | None = None,
+        transport: TransportName = "httpx",
+        retry: RetryPolicy | None = None,
+        auth: httpx.Auth | None = None,
+        limits: httpx.Limits | None = None,
+    ) -> None:
+        if transport not in TRANSPORTS:
+            raise ConfigurationError(
+                f"Unknown transport {transport!r}; use one of {', '.join(TRANSPORTS)}."
+            )
+        if http_client is not None and transport != "httpx":
+            raise ConfigurationError(
+                f"transport={transport!r} applies only to the provider's own client; "
+                "configure the transport of the http_client you passed instead."
+            )
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise ConfigurationError(
+                f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}."
+            )
+        parsed = httpx.URL(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ConfigurationError(
+                f"base_url {base_url!r} is not an http(s) URL; pass the API root such as "
+                "'https://host/api'."
+            )
+        self._base_url = base_url.rstrip("/")
+        self._server_address = parsed.host
+        self._server_port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._borrowed_client = http_client
+        self._transport_name: TransportName = transport
+        self._limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=50)
+        self.retry_policy = retry or RetryPolicy()
+        self._auth = auth
+        self.stats = self._new_stats()
+        self._state = _State.OPEN
+        self._clients_lock = threading.Lock()
+        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient]
+        self._loop_clients = weakref.WeakKeyDictionary()
+        self._logger = logging.getLogger(self.logger_name)
+        self._tracer = trace.get_tracer(self.instrumentation_name, self.instrumentation_version)
+
+    def _new_stats(self) -> HttpStats:
+        """Create the stats record; subclasses return a subclass with more counters."""
+        return HttpStats()
+
+    def _set_auth(self, auth: httpx.Auth | None) -> None:
+        """Set the auth applied to calls whose ``auth`` is ``"provider"``."""
+        self._auth = auth
+
+    @property
+    def base_url(self) -> str:
+        """The vendor's API root, without a trailing slash."""
+        return self._base_url
+
+    @property
+    def transport(self) -> TransportName:
+        """The transport of the owned client: ``"httpx"`` or ``"aiohttp"``."""
+        return self._transport_name
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``aclose()`` has run."""
+        return self._state is _State.CLOSED
+
+    def _check_open(self) -> None:
+        if self._state is _State.CLOSED:
+            raise NotifierClosed(
+                f"{type(self).__name__} is closed; create a new provider to send again."
+            )
+
+    # -- clients ---------------------------------------------------------------
+
+    def _new_client(self) -> httpx.AsyncClient:
+        transport = (
+            _make_aiohttp_transport(self._limits) if self._transport_name == "aiohttp" else None
+        )
+        return httpx.AsyncClient(
+            timeout=self._timeout,
+            limits=self._limits,
+            transport=transport,
+            headers={"User-Agent": self.user_agent},
+            follow_redirects=False,
+        )
+
+    async def _client(self) -> httpx.AsyncClient:
+        """Return the HTTP client for the running event loop, creating it on first use."""
+        if self._borrowed_client is not None:
+            return self._borrowed_client
+        loop = asyncio.get_running_loop()
+        with self._clients_lock:
+            self._check_open()
+            entry = self._loop_clients.get(loop)
+            if entry is not None:
+                return entry.client
+            client = self._new_client()
+            entry = _LoopClient(client, _close_with_loop(client))
+            self._loop_clients[loop] = entry
+        await entry.closer.asend(None)
+        return entry.client
+
+    async def aclose(self) -> None:
+        """Close the provider and its owned HTTP clients. Idempotent.
+
+        A client passed in as ``http_client`` stays open. Calls made after
+        this raise ``NotifierClosed``; calls in flight fail with it.
+        """
+        with self._clients_lock:
+            if self._state is _State.CLOSED:
+                return
+            self._state = _State.CLOSED
+            entries = list(self._loop_clients.items())
+            self._loop_clients.clear()
+        await self._on_close()
+
+        current = asyncio.get_running_loop()
+        for loop, entry in entries:
+            if loop is current:
+                await entry.closer.aclose()
+            elif loop.is_running():
+                # A client of another loop (another Notifier thread) is closed
+                # on its own loop; a loop that already stopped closed it itself.
+                future = asyncio.run_coroutine_threadsafe(_close_generator(entry.closer), loop)
+                await asyncio.wrap_future(future)
+
+    async def _on_close(self) -> None:
+        """Release subclass resources; called once by ``aclose()`` before clients close."""
+
+    # -- the sequence ----------------------------------------------------------
+
+    async def _request(self, call: HttpCall) -> httpx.Response:
+        """Send ``call`` under the retry policy and return its successful response.
+
+        Raises:
+            NotifierClosed: the provider was closed before or during the call.
+            ProviderError: a subclass for each failure; see the module docstring.
+        """
+        self._check_open()
+        client = await self._client()
+
+        async def attempt(number: int) -> httpx.Response:
+            return await self._attempt(client, call, number)
+
+        def on_retry(number: int, failure: RetryableFailure, wait: float) -> None:
+            self.stats.retries += 1
+            self._logger.info(
+                "%s %s: attempt %d of %d failed (%s); retrying in %.2f s%s",
+                self.name,
+                call.operation,
+                number,
+                self.retry_policy.attempts,
+                failure.reason,
+                wait,
+                f" (client_ref={call.client_ref})" if call.client_ref else "",
+            )
+
+        return await retry_call(attempt, self.retry_policy, on_retry=on_retry)
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, call: HttpCall, number: int
+    ) -> httpx.Response:
+        self._check_open()
+        request = client.build_request(
+            call.method,
+            self._base_url + call.path,
+            params=call.params,
+            data=call.form,
+            files=_multipart_fields(call.multipart),
+            json=call.json,
+            headers=call.headers,
+        )
+        if call.auth == "provider":
+            inner = self._auth
+        else:
+            # Drop an Authorization header a borrowed client adds by default:
+            # such calls (a login, for example) must carry no credentials.
+            request.headers.pop("Authorization", None)
+            inner = call.auth
+        traced = _TracedAuth(self, call, inner, resend_count=number - 1)
+        try:
+            response = await client.send(request, auth=traced)
+        except httpx.HTTPError as exc:
+            traced.finish(error=exc)
+            if self._state is _State.CLOSED:
+                raise self._closed_error() from exc
+            raise self._classify_transport_error(exc, call) from exc
+        except RuntimeError as exc:
+            traced.finish(error=exc)
+            # httpx raises RuntimeError for a request on a closed client.
+            if self._state is _State.CLOSED:
+                raise self._closed_error() from exc
+            raise
+        except BaseException as exc:
+            traced.finish(error=exc)
+            raise
+        traced.finish(response=response)
+
+        if response.is_success:
+            return response
+        raise self._classify_response(response, call)
+
+    def _closed_error(self) -> NotifierClosed:
+        return NotifierClosed(
+            f"{type(self).__name__} was closed while a request was in flight; "
+            "create a new provider to send again."
+        )
+
+    def _start_client_span(self, request: httpx.Request, call: HttpCall, resend_count: int) -> Span:
+        attributes: dict[str, str | int] = {
+            "http.request.method": request.method,
+            "server.address": self._server_address,
+            "server.port": self._server_port,
+            "url.path": httpx.URL(self._base_url).path.rstrip("/") + call.route,
+            "url.template": call.route,
+            "notifier.provider": self.name,
+            "notifier.operation": call.operation,
+        }
+        if resend_count:
+            attributes["http.request.resend_count"] = resend_count
+        return self._tracer.start_span(
+            f"{request.method} {call.route}",
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+        )
+
+    # -- classification --------------------------------------------------------
+
+    def _classify_transport_error(
+        self, exc: httpx.HTTPError, call: HttpCall
+    ) -> RetryableFailure | ProviderError | ConfigurationError:
+        kind = type(exc).__qualname__
+        where = f"{self._server_address}:{self._server_port}"
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return ConfigurationError(
+                f"{self.display_name} base URL {self._base_url!r} uses an unsupported "
+                f"protocol ({exc}); use http:// or https://."
+            )
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+            # Nothing reached the vendor, so trying again cannot duplicate anything.
+            error = ProviderUnavailable(
+                f"Could not reach {self.display_name} at {where} for {call.operation} ({kind}); "
+                "check the network and the base URL, or try again later.",
+                provider=self.name,
+                client_ref=call.client_ref,
+            )
+            return RetryableFailure(error, reason=kind, cause=exc)
+        if isinstance(exc, httpx.LocalProtocolError):
+            return ProviderError(
+                f"Could not build the {call.operation} request for {self.display_name} "
+                f"({kind}); this is a bug in the provider.",
+                provider=self.name,
+                client_ref=call.client_ref,
+            )
+
+        # A read or write timeout, a dropped connection, a protocol error: the
+        # request may have reached the vendor and been processed.
+        if call.idempotent:
+            error = ProviderUnavailable(
+                f"{self.display_name} did not answer {call.operation} ({kind}); try again later.",
+                provider=self.name,
+                client_ref=call.client_ref,
+            )
+            return RetryableFailure(error, reason=kind, cause=exc)
+        unknown = self._delivery_unknown(call, kind)
+        if self.retry_policy.resend_on_timeout:
+            return RetryableFailure(unknown, reason=kind, cause=exc)
+        return unknown
+
+    def _delivery_unknown(self, call: HttpCall, what: str) -> DeliveryUnknown:
+        return DeliveryUnknown(
+            f"{self.display_name} may have accepted the {call.operation} request, but no "
+            f"answer arrived ({what}); it was not sent again. Check its status by "
+            "client_ref before resending, or the recipient may get it twice.",
+            provider=self.name,
+            client_ref=call.client_ref,
+        )
+
+    def _classify_response(
+        self, response: httpx.Response, call: HttpCall
+    ) -> RetryableFailure | ProviderError:
+        status = response.status_code
+        summary = self.summarize_response(response)
+        cause = httpx.HTTPStatusError(
+            f"HTTP {status} for {call.method} {call.route}",
+            request=response.request,
+            response=response,
+        )
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            error: ProviderError = RateLimitedError(
+                f"{self.display_name} rate-limited {call.operation} (HTTP 429); "
+                "slow down or wait for retry_after seconds.",
+                provider=self.name,
+                retry_after=retry_after,
+                response_summary=summary,
+                client_ref=call.client_ref,
+            )
+            return RetryableFailure(error, reason="HTTP 429", retry_after=retry_after, cause=cause)
+        if status in self.retry_policy.retry_statuses:
+            retry_after = (
+                parse_retry_after(response.headers.get("Retry-After")) if status == 503 else None
+            )
+            error = ProviderUnavailable(
+                f"{self.display_name} failed {call.operation} with HTTP {status}; "
+                "try again later or fail over to another provider.",
+                provider=self.name,
+                status_code=status,
+                response_summary=summary,
+                client_ref=call.client_ref,
+            )
+            return RetryableFailure(
+                error, reason=f"HTTP {status}", retry_after=retry_after, cause=cause
+            )
+        if status == 504:
+            # A gateway timeout: the vendor's backend may still process the request.
+            if call.idempotent:
+                error = ProviderUnavailable(
+                    f"{self.display_name} timed out on {call.operation} (HTTP 504); "
+                    "try again later.",
+                    provider=self.name,
+                    status_code=status,
+                    response_summary=summary,
+                    client_ref=call.client_ref,
+                )
+                return RetryableFailure(error, reason="HTTP 504", cause=cause)
+            unknown = self._delivery_unknown(call, "HTTP 504")
+            unknown.status_code = status
+            unknown.response_summary = summary
+            if self.retry_policy.resend_on_timeout:
+                return RetryableFailure(unknown, reason="HTTP 504", cause=cause)
+            unknown.__cause__ = cause
+            return unknown
+        mapped = self.map_error_response(response, call)
+        mapped.__cause__ = cause
+        return mapped
+
+    def summarize_response(self, response: httpx.Response) -> str:
+        """Return the redacted excerpt of an error response kept in errors."""
+        return summarize_response(response)
+
+    def map_error_response(self, response: httpx.Response, call: HttpCall) -> ProviderError:
+        """Turn an error response that is not retried into a ``ProviderError``.
+
+        Called for every status >= 300 except 429, 504 and the policy's retry
+        statuses. Vendors override this to read their error bodies; the
+        default maps by status: 401 and 403 to ``AuthenticationError``,
+        other 4xx to ``RejectedError``, 5xx to ``ProviderUnavailable``.
+        """
+        status = response.status_code
+        summary = self.summarize_response(response)
+        common: dict[str, Any] = {
+            "provider": self.name,
+            "status_code": status,
+            "response_summary": summary,
+            "client_ref": call.client_ref,
+        }
+        if status in (401, 403):
+            return AuthenticationError(
+                f"{self.display_name} rejected the credentials for {call.operation} "
+                f"(HTTP {status}); check the provider's credentials.",
+                **common,
+            )
+        if 400 <= status < 500:
+            return RejectedError(
+                f"{self.display_name} rejected {call.operation} with HTTP {status}.", **common
+            )
+        if status >= 500:
+            return ProviderUnavailable(
+                f"{self.display_name} failed {call.operation} with HTTP {status}.", **common
+            )
+        return ProviderError(
+            f"{self.display_name} responded to {call.operation} with unexpected HTTP {status}.",
+            **common,
+        )
+
+    # -- helpers for subclasses ------------------------------------------------
+
+    def _json(self, response: httpx.Response, call: HttpCall) -> Any:
+        """Decode a JSON response body, raising ``ProviderError`` when it is not JSON."""
+        try:
+            return response.json()
+        except ValueError:
+            raise ProviderError(
+                f"{self.display_name} responded to {call.operation} with a body that is not JSON.",
+                provider=self.name,
+                status_code=response.status_code,
+                response_summary=self.summarize_response(response),
+                client_ref=call.client_ref,
+            ) from None
+
+    def _unexpected(self, response: httpx.Response, call: HttpCall, problem: str) -> ProviderError:
+        """Build the error for a successful response whose shape is not the documented one."""
+        return ProviderError(
+            f"{self.display_name} responded to {call.operation} in an unexpected shape: {problem}.",
+            provider=self.name,
+            status_code=response.status_code,
+            response_summary=self.summarize_response(response),
+            client_ref=call.client_ref,
+        )
+
+
+async def _close_generator(generator: AsyncGenerator[None, None]) -> None:
+    await generator.aclose()
+
+
+def _multipart_fields(fields: Mapping[str, str] | None) -> dict[str, tuple[None, str]] | None:
+    # httpx sends multipart only when ``files`` is given; a (None, value)
+    # tuple is a plain form field without a filename.
+    if fields is None:
+        return None
+    return {name: (None, value) for name, value in fields.items()}

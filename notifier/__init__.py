@@ -18,6 +18,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from ._blocking import Notifier
+from ._circuit import CircuitState
 from ._errors import (
     AuthenticationError,
     CircuitOpen,
@@ -48,6 +49,16 @@ from ._phone import mask_phone, normalize_phone
 from ._plugins import PluginWarning, get_plugin_manager, load_plugins, provider_classes
 from ._provider import BatchOutcome, Capabilities, Provider
 from ._retry import RetryPolicy, instant_retries
+from ._routing import (
+    ByCountry,
+    CircuitBreaker,
+    Failover,
+    NoRouteError,
+    ProviderHealth,
+    RoutingPolicy,
+    Weighted,
+    provider_health,
+)
 from ._segments import SegmentInfo, count_segments, split_segments
 from ._settings import NotifierSettings
 from ._transliterate import CharacterReplacement, TransliterationResult, to_gsm7
@@ -62,15 +73,20 @@ __all__ = [
     "Attempt",
     "AuthenticationError",
     "BatchOutcome",
+    "ByCountry",
     "Capabilities",
     "CharacterReplacement",
+    "CircuitBreaker",
     "CircuitOpen",
+    "CircuitState",
     "ConfigurationError",
     "DeliveryReport",
     "DeliveryStatus",
     "DeliveryUnknown",
     "Encoding",
+    "Failover",
     "InvalidMessage",
+    "NoRouteError",
     "Notifier",
     "NotifierClosed",
     "NotifierError",
@@ -78,16 +94,19 @@ __all__ = [
     "PluginWarning",
     "Provider",
     "ProviderError",
+    "ProviderHealth",
     "ProviderUnavailable",
     "RateLimitedError",
     "RejectedError",
     "RetryPolicy",
+    "RoutingPolicy",
     "SegmentInfo",
     "SendResult",
     "SendStatus",
     "Sms",
     "TransliterationResult",
     "UnsupportedFeature",
+    "Weighted",
     "__version__",
     "count_segments",
     "get_plugin_manager",
@@ -98,6 +117,7 @@ __all__ = [
     "new_client_ref",
     "normalize_phone",
     "provider_classes",
+    "provider_health",
     "split_segments",
     "to_gsm7",
 ]

@@ -23,7 +23,10 @@ secret, a token, a message body or a full phone number: callers pass
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._models import Attempt
 
 __all__ = [
     "AuthenticationError",
@@ -43,6 +46,12 @@ __all__ = [
 
 class NotifierError(Exception):
     """Base class of every error raised by notifier and its providers."""
+
+    provider_attempts: tuple[Attempt, ...] = ()
+    """Each provider a routing policy tried before raising this error, in order.
+
+    Empty when the error did not pass through a routing policy.
+    """
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Exception's default rebuilds the error as cls(*args), which fails

@@ -28,7 +28,6 @@ __all__ = ["build_parser", "run"]
 _LOGGER = logging.getLogger("notifier")
 
 Handler = Callable[[argparse.Namespace], int]
-SubParsers = argparse._SubParsersAction  # type: ignore[type-arg]
 
 
 def _version_text() -> str:
@@ -44,9 +43,27 @@ def _version_text() -> str:
     return text
 
 
+class _VersionAction(argparse.Action):
+    """Print the version text unwrapped; argparse's own action reflows it into one paragraph."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(_version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the parser with the built-in commands and those added by plugins."""
-    from . import _bulk, _demo_command, _providers, _send
+    from .. import _demo
+    from . import _bulk, _providers, _send
 
     parser = argparse.ArgumentParser(
         prog="notifier",
@@ -56,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
             "environment variables and .env (NOTIFIER_PROVIDER, ESKIZ_EMAIL, ...)."
         ),
     )
-    parser.add_argument("--version", action="version", version=_version_text())
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="show the versions of notifier-core, Python and the installed plugins, then exit",
+    )
     parser.add_argument(
         "-v",
         "--verbose",
@@ -68,23 +89,28 @@ def build_parser() -> argparse.ArgumentParser:
     _send.register(subparsers)
     _bulk.register(subparsers)
     _providers.register(subparsers)
-    _demo_command.register(subparsers)
+    _demo.register(subparsers)
     _add_plugin_commands(subparsers)
     return parser
 
 
-def _add_plugin_commands(subparsers: SubParsers) -> None:
+def _add_plugin_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     """Let every plugin add its commands through the ``notifier_cli`` hook.
 
     Each plugin is called on its own, so one that raises loses only its own
     commands; the failure is logged with the plugin's name.
     """
-    from .._plugins import load_plugins
+    from .._plugins import get_plugin_manager, load_plugins
+    from .._settings import NotifierSettings
 
-    manager = load_plugins()
+    manager = get_plugin_manager()
+    load_plugins(manager, disabled=NotifierSettings.load().disabled_plugins)
     for implementation in manager.hook.notifier_cli.get_hookimpls():
+        arguments = {"subparsers": subparsers}
         try:
-            implementation.function(subparsers=subparsers)
+            implementation.function(*(arguments[name] for name in implementation.argnames))
         except Exception:
             _LOGGER.warning(
                 "Plugin %r failed to add its commands; they are unavailable",

@@ -30,7 +30,7 @@ class UsageError(Exception):
 
 
 def stdout_console() -> Console:
-    """Return a console on the current ``sys.stdout`` (looked up per call, so tests can capture it)."""
+    """Return a console on ``sys.stdout`` as it is now, so tests that swap it capture output."""
     return Console(file=sys.stdout, highlight=False)
 
 
@@ -48,8 +48,5 @@ def exit_code_for(error: BaseException) -> int:
 
 def print_error(error: BaseException) -> None:
     """Print ``error`` as one line on stderr, naming its type for library errors."""
-    if isinstance(error, NotifierError):
-        text = f"{type(error).__name__}: {error}"
-    else:
-        text = str(error)
+    text = f"{type(error).__name__}: {error}" if isinstance(error, NotifierError) else str(error)
     error_console().print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)

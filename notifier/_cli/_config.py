@@ -1,0 +1,46 @@
+"""Building the notifier a command sends through, from the environment."""
+
+from __future__ import annotations
+
+from .._errors import ConfigurationError
+from .._notifier import AsyncNotifier, _provider_from_env
+from .._plugins import get_plugin_manager, load_plugins, parse_names, provider_classes
+from .._settings import NotifierSettings
+
+__all__ = ["build_notifier"]
+
+
+def build_notifier(provider: str | None = None) -> AsyncNotifier:
+    """Build the notifier configured by ``NOTIFIER_*`` variables and ``.env``.
+
+    ``provider`` (a provider name, as given to ``--provider``) replaces
+    ``NOTIFIER_PROVIDER``: that one provider is built from its own settings,
+    with no routing policy around it.
+
+    Raises:
+        ConfigurationError: the provider is not installed or its settings are
+            missing or invalid.
+    """
+    if not provider:
+        return AsyncNotifier.from_env()
+
+    names = parse_names(provider)
+    if len(names) != 1:
+        raise ConfigurationError(
+            f"--provider takes one provider name, got {provider!r}; to route between "
+            "several, set NOTIFIER_PROVIDER and omit --provider."
+        )
+    name = names[0]
+    settings = NotifierSettings.load()
+    manager = get_plugin_manager()
+    load_plugins(manager, disabled=settings.disabled_plugins, required=[name])
+    classes = provider_classes(manager, required=[name])
+    provider_class = classes.get(name)
+    if provider_class is None:
+        installed = ", ".join(sorted(classes)) or "none"
+        raise ConfigurationError(
+            f"--provider {name!r} is not installed. Installed providers: {installed}. "
+            f"Install its package, e.g. 'pip install notifier-{name}'."
+        )
+    built = _provider_from_env(provider_class, ".env")
+    return AsyncNotifier(built, default_region=settings.default_region, plugins=manager)

@@ -1,0 +1,226 @@
+"""``notifier providers`` and ``notifier check``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .._errors import NotifierError
+from .._notifier import AsyncNotifier
+from .._plugins import get_plugin_manager, load_plugins, provider_classes
+from .._provider import Capabilities, Provider
+from .._routing import ProviderHealth, RoutingPolicy, provider_health
+from .._settings import NotifierSettings
+from ._config import build_notifier
+from ._output import EXIT_FAILED, EXIT_OK, stdout_console
+
+__all__ = ["register"]
+
+# Coroutine methods a provider may offer as a cheap authenticated request,
+# tried in this order by ``notifier check``. Each takes no arguments.
+CREDENTIAL_CHECKS = ("check_credentials", "balance")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    providers = subparsers.add_parser(
+        "providers",
+        help="list installed providers and their capabilities",
+        description=(
+            "List the providers contributed by installed plugins with their "
+            "capabilities. With --health, also build the configured notifier "
+            "and show the circuit-breaker state of every provider it routes to."
+        ),
+    )
+    providers.add_argument(
+        "--health",
+        action="store_true",
+        help="show the circuit state of each configured provider (needs a valid configuration)",
+    )
+    providers.set_defaults(handler=run_providers)
+
+    check = subparsers.add_parser(
+        "check",
+        help="check the configuration and the provider credentials",
+        description=(
+            "Build the notifier from NOTIFIER_* variables and .env, then make one "
+            "cheap authenticated request per provider (for Eskiz: a login and a "
+            "balance read) without sending any SMS. Exit code 0 when every check "
+            "passed, 1 when a provider check failed, 2 for a configuration error."
+        ),
+    )
+    check.add_argument(
+        "--provider",
+        metavar="NAME",
+        help="check this provider instead of those in NOTIFIER_PROVIDER",
+    )
+    check.set_defaults(handler=run_check)
+
+
+def _yes_no(value: bool) -> str:
+    return "[green]yes[/]" if value else "[dim]no[/]"
+
+
+def _batch_text(capabilities: Capabilities) -> str:
+    if not capabilities.batch:
+        return _yes_no(False)
+    if capabilities.max_batch_size:
+        return f"[green]yes[/] (up to {capabilities.max_batch_size})"
+    return _yes_no(True)
+
+
+def _countries_text(capabilities: Capabilities) -> str:
+    if capabilities.countries is None:
+        return "all"
+    return ", ".join(sorted(capabilities.countries)) or "none"
+
+
+def _env_prefix(provider_class: type[Provider]) -> str:
+    settings_class = provider_class.settings_class
+    if settings_class is None:
+        return "-"
+    prefix = str(settings_class.model_config.get("env_prefix", ""))
+    return f"{prefix}*" if prefix else "-"
+
+
+def run_providers(args: argparse.Namespace) -> int:
+    """Print the installed providers, and their circuit states with ``--health``."""
+    settings = NotifierSettings.load()
+    manager = get_plugin_manager()
+    load_plugins(manager, disabled=settings.disabled_plugins)
+    classes = provider_classes(manager)
+    console = stdout_console()
+
+    table = Table(
+        title="Installed providers",
+        title_justify="left",
+        caption="* named in NOTIFIER_PROVIDER",
+        caption_justify="left",
+    )
+    table.add_column("name", style="bold")
+    table.add_column("settings")
+    table.add_column("unicode")
+    table.add_column("batch")
+    table.add_column("delivery reports")
+    table.add_column("countries")
+    configured = set(settings.provider_names)
+    for name in sorted(classes):
+        provider_class = classes[name]
+        capabilities = provider_class.capabilities
+        label = f"{name} [cyan]*[/]" if name in configured else name
+        table.add_row(
+            label,
+            _env_prefix(provider_class),
+            _yes_no(capabilities.unicode),
+            _batch_text(capabilities),
+            _yes_no(capabilities.delivery_reports),
+            _countries_text(capabilities),
+        )
+    if classes:
+        console.print(table)
+    else:
+        console.print("No providers are installed; install one, e.g. 'pip install notifier-eskiz'.")
+
+    if args.health:
+        _print_health(console)
+    return EXIT_OK
+
+
+def _print_health(console: Console) -> None:
+    async def read_health() -> list[ProviderHealth]:
+        async with AsyncNotifier.from_env() as notifier:
+            return provider_health(notifier.provider)
+
+    report = asyncio.run(read_health())
+    table = Table(title="Configured routing and circuit state", title_justify="left")
+    table.add_column("provider", style="bold")
+    table.add_column("route")
+    table.add_column("circuit")
+    table.add_column("failures in a row", justify="right")
+    table.add_column("next probe")
+    for entry in report:
+        table.add_row(
+            entry.provider,
+            " > ".join(entry.path) or "-",
+            _circuit_text(entry),
+            _failures_text(entry),
+            f"in {entry.retry_in:.1f} s" if entry.retry_in is not None else "-",
+        )
+    console.print(table)
+    console.print(
+        "[dim]Circuit state lives in the process that sends: a fresh command shows the "
+        "configured breakers, all closed.[/]"
+    )
+
+
+def _circuit_text(entry: ProviderHealth) -> str:
+    if entry.state is None:
+        return "[dim]no breaker[/]"
+    colour = {"closed": "green", "half_open": "yellow", "open": "red"}[entry.state.value]
+    return f"[{colour}]{entry.state.value}[/]"
+
+
+def _failures_text(entry: ProviderHealth) -> str:
+    if entry.failure_threshold is None:
+        return "-"
+    return f"{entry.consecutive_failures} of {entry.failure_threshold}"
+
+
+def _vendor_providers(root: Provider) -> Iterator[Provider]:
+    """Yield each vendor provider under ``root`` once, in routing order."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop(0)
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, RoutingPolicy):
+            stack[0:0] = list(node.children)
+        else:
+            yield node
+
+
+async def _check_provider(provider: Provider) -> tuple[bool, str]:
+    """Make the provider's cheap authenticated request; return (passed, detail)."""
+    for method_name in CREDENTIAL_CHECKS:
+        method = getattr(provider, method_name, None)
+        if method is None or not inspect.iscoroutinefunction(method):
+            continue
+        try:
+            answer = await method()
+        except NotifierError as error:
+            return False, f"{type(error).__name__}: {error}"
+        detail = f"{method_name}() succeeded"
+        if method_name == "balance":
+            detail = f"credentials accepted; balance {answer}"
+        return True, detail
+    return True, "settings valid; this provider has no credential check"
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Build the configured notifier and check each provider's credentials."""
+
+    async def check_all() -> list[tuple[str, bool, str]]:
+        async with build_notifier(args.provider) as notifier:
+            results = []
+            for provider in _vendor_providers(notifier.provider):
+                passed, detail = await _check_provider(provider)
+                results.append((provider.name, passed, detail))
+            return results
+
+    results = asyncio.run(check_all())
+    console = stdout_console()
+    table = Table(title="Configuration check", title_justify="left")
+    table.add_column("provider", style="bold")
+    table.add_column("result")
+    table.add_column("detail")
+    for name, passed, detail in results:
+        table.add_row(name, "[green]ok[/]" if passed else "[red]failed[/]", escape(detail))
+    console.print(table)
+    return EXIT_OK if all(passed for _, passed, _ in results) else EXIT_FAILED

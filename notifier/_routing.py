@@ -868,7 +868,8 @@ class Weighted(RoutingPolicy):
         self.seed = seed
         self.sticky = sticky
         self._pairs = pairs
-        self._salt = b"" if seed is None else str(seed).encode()
+        # blake2b keys are limited to 64 bytes, so the seed is hashed to a fixed-size key.
+        self._salt = b"" if seed is None else hashlib.sha256(str(seed).encode()).digest()
         self._random = random.Random(seed)  # noqa: S311 - traffic split, not security
         self._children = tuple(provider for provider, _ in pairs)
         self._name = "weighted({})".format(

@@ -642,6 +642,13 @@ class TestWeighted:
         resent = [Sms(UZ_OTHER_NUMBER, "Qayta", client_ref=m.client_ref) for m in messages]
         assert [first.choose(message) for message in resent] == choices
 
+    async def test_large_seed_accepted(
+        self, eskiz: ScriptedProvider, twilio: ScriptedProvider
+    ) -> None:
+        policy = Weighted({eskiz: 50, twilio: 50}, seed=10**100)
+
+        assert policy.choose(numbered_messages(1)[0]) in (eskiz, twilio)
+
     async def test_seed_changes_assignment(
         self, eskiz: ScriptedProvider, twilio: ScriptedProvider
     ) -> None:
@@ -695,6 +702,21 @@ class TestWeighted:
 
         assert result.provider == expected.name
         assert [a.provider for a in result.attempts] == [expected.name]
+
+    async def test_failover_behind_split(
+        self, eskiz: ScriptedProvider, twilio: ScriptedProvider
+    ) -> None:
+        split = Weighted({eskiz: 90, twilio: 10})
+        policy = Failover([split, eskiz])
+        message = next(m for m in numbered_messages(100) if split.choose(m) is twilio)
+        twilio.fail_next(unavailable("twilio"))
+
+        result = await policy.send(message)
+
+        assert result.provider == "eskiz"
+        assert [a.provider for a in result.attempts] == ["twilio", "eskiz"]
+        await policy.aclose()
+        assert eskiz.close_calls == 1
 
     async def test_name(self, eskiz: ScriptedProvider, twilio: ScriptedProvider) -> None:
         assert Weighted({eskiz: 90, twilio: 10}).name == "weighted(eskiz:90,twilio:10)"
@@ -1022,6 +1044,20 @@ class TestBuildFromEnv:
             (
                 {
                     "NOTIFIER_ROUTING": "by-country",
+                    "NOTIFIER_ROUTING_COUNTRIES": "+0998:eskiz,default:twilio",
+                },
+                ["NOTIFIER_ROUTING_COUNTRIES", "'+0998'", "E.164 prefix"],
+            ),
+            (
+                {
+                    "NOTIFIER_ROUTING": "by-country",
+                    "NOTIFIER_ROUTING_COUNTRIES": "GB:eskiz,default:twilio",
+                },
+                ["NOTIFIER_ROUTING_COUNTRIES", "'GB:eskiz,default:twilio'", "does not deliver"],
+            ),
+            (
+                {
+                    "NOTIFIER_ROUTING": "by-country",
                     "NOTIFIER_ROUTING_COUNTRIES": "UZ:eskiz,uz:twilio",
                 },
                 ["NOTIFIER_ROUTING_COUNTRIES", "twice"],
@@ -1066,6 +1102,8 @@ class TestBuildFromEnv:
             "countries-unknown-provider",
             "countries-unused-provider",
             "countries-bad-region",
+            "countries-bad-prefix",
+            "countries-uncovered-region",
             "countries-duplicate",
             "weights-not-a-number",
             "weights-all-zero",

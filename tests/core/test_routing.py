@@ -9,9 +9,11 @@ import logging
 from collections.abc import Sequence
 from typing import ClassVar
 
+import pluggy
 import pytest
 
 from notifier import (
+    AsyncNotifier,
     AuthenticationError,
     ByCountry,
     Capabilities,
@@ -36,11 +38,14 @@ from notifier import (
     Sms,
     UnsupportedFeature,
     Weighted,
+    hookimpl,
     provider_health,
 )
 from notifier._models import Encoding
+from notifier._plugins import new_plugin_manager
 from notifier._provider import BatchOutcome
 from notifier._routing import build_policy_from_env
+from notifier.testing import FakeProvider
 
 UZ_NUMBER = "+998900000001"
 UZ_OTHER_NUMBER = "+998950000002"
@@ -68,7 +73,7 @@ class ScriptedProvider(Provider):
     Each ``send`` records the message object it got, then takes the next
     scripted outcome: ``None`` accepts the message, an exception is raised.
     With no script left it accepts. ``gate``, when set, is awaited before
-    answering, so a test can hold a send in flight.
+    the outcome is applied, so a test can hold a send in flight.
     """
 
     name: ClassVar[str] = "scripted"
@@ -1131,3 +1136,69 @@ class TestBuildFromEnv:
     async def test_no_providers(self) -> None:
         with pytest.raises(ConfigurationError, match="NOTIFIER_PROVIDER"):
             build_policy_from_env([], {})
+
+
+# --- through AsyncNotifier, with the shipped fake provider ---
+
+
+class SendingRecorder:
+    """An observer plugin that records the sending, sent and failed hooks."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    @hookimpl
+    def notifier_sending(self, message: Sms, provider: str) -> None:
+        self.calls.append(("sending", provider))
+
+    @hookimpl
+    def notifier_sent(self, message: Sms, result: SendResult) -> None:
+        self.calls.append(("sent", result.provider))
+
+    @hookimpl
+    def notifier_failed(self, message: Sms, error: NotifierError) -> None:
+        self.calls.append(("failed", type(error).__name__))
+
+
+@pytest.fixture
+def recorder_manager() -> tuple[SendingRecorder, pluggy.PluginManager]:
+    manager = new_plugin_manager()
+    recorder = SendingRecorder()
+    manager.register(recorder, name="recorder")
+    return recorder, manager
+
+
+class TestThroughNotifier:
+    async def test_list_fails_over(
+        self, recorder_manager: tuple[SendingRecorder, pluggy.PluginManager]
+    ) -> None:
+        recorder, manager = recorder_manager
+        primary, backup = FakeProvider(), FakeProvider()
+        primary.fail_next(ProviderUnavailable)
+
+        async with AsyncNotifier([primary, backup], plugins=manager) as notifier:
+            assert isinstance(notifier.provider, Failover)
+            result = await notifier.send(Sms("+998900000010", "Salom!", client_ref=next_ref()))
+
+        assert primary.outbox == []
+        assert len(backup.outbox) == 1
+        assert [a.outcome for a in result.attempts] == ["ProviderUnavailable", "sent"]
+        assert recorder.calls == [("sending", "fake"), ("sending", "fake"), ("sent", "fake")]
+        assert primary.closed
+        assert backup.closed
+
+    async def test_delivery_unknown_not_resent(
+        self, recorder_manager: tuple[SendingRecorder, pluggy.PluginManager]
+    ) -> None:
+        recorder, manager = recorder_manager
+        primary, backup = FakeProvider(), FakeProvider()
+        message = Sms(FakeProvider.UNKNOWN_NUMBER, "Kod: 4512", client_ref=next_ref())
+
+        async with AsyncNotifier(Failover([primary, backup]), plugins=manager) as notifier:
+            with pytest.raises(DeliveryUnknown) as caught:
+                await notifier.send(message)
+
+        assert backup.outbox == []
+        assert caught.value.client_ref == message.client_ref
+        assert [a.outcome for a in caught.value.provider_attempts] == ["DeliveryUnknown"]
+        assert recorder.calls == [("sending", "fake"), ("failed", "DeliveryUnknown")]

@@ -27,3 +27,8 @@ def test_audit_records_library_logs(leak_audit: LeakAudit) -> None:
     logging.getLogger("notifier.audit-self-test").debug("value %s", "masked")
     assert len(leak_audit.entries) == before + 1
     assert leak_audit.entries[-1][1].endswith("value masked")
+
+
+def test_find_leaks_ignores_digits_inside_hex_id() -> None:
+    assert find_leaks("client_ref=a1234567890123b", []) == []
+    assert find_leaks("client_ref=1234567890123abc", []) == []

@@ -48,6 +48,8 @@ from ._notifier import AsyncNotifier
 from ._phone import mask_phone, normalize_phone
 from ._plugins import PluginWarning, get_plugin_manager, load_plugins, provider_classes
 from ._provider import BatchOutcome, Capabilities, Provider
+from ._receiver import CallbackResponse, DeliveryReportReceiver
+from ._report_store import InMemoryReportStore, MessageState, ReportOutcome, ReportStore
 from ._retry import RetryPolicy, instant_retries
 from ._routing import (
     ByCountry,
@@ -74,6 +76,7 @@ __all__ = [
     "AuthenticationError",
     "BatchOutcome",
     "ByCountry",
+    "CallbackResponse",
     "Capabilities",
     "CharacterReplacement",
     "CircuitBreaker",
@@ -81,11 +84,14 @@ __all__ = [
     "CircuitState",
     "ConfigurationError",
     "DeliveryReport",
+    "DeliveryReportReceiver",
     "DeliveryStatus",
     "DeliveryUnknown",
     "Encoding",
     "Failover",
+    "InMemoryReportStore",
     "InvalidMessage",
+    "MessageState",
     "NoRouteError",
     "Notifier",
     "NotifierClosed",
@@ -98,6 +104,8 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimitedError",
     "RejectedError",
+    "ReportOutcome",
+    "ReportStore",
     "RetryPolicy",
     "RoutingPolicy",
     "SegmentInfo",

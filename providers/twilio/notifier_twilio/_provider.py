@@ -15,6 +15,7 @@ from pydantic import SecretStr, ValidationError
 from typing_extensions import Self
 
 from notifier import (
+    AuthenticationError,
     Capabilities,
     ConfigurationError,
     DeliveryReport,
@@ -32,12 +33,14 @@ from notifier._http import HttpCall, HttpProvider, TransportName
 
 from ._callback import parse_status_callback
 from ._error_codes import error_for_response, parse_error_body, summarize
-from ._settings import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, TwilioSettings
+from ._settings import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, TwilioSettings, configuration_error
 from ._status import delivery_status_for, send_status_for
 from ._wire import (
     API_VERSION,
     MAX_BODY_LENGTH,
     MessageResource,
+    account_path,
+    balance_path,
     body_length,
     is_account_sid,
     is_message_sid,
@@ -53,6 +56,8 @@ try:
 except PackageNotFoundError:  # a source tree that was never installed
     _VERSION = "0.0.0"
 
+_ACCOUNT_ROUTE = f"/{API_VERSION}/Accounts/{{AccountSid}}.json"
+_BALANCE_ROUTE = f"/{API_VERSION}/Accounts/{{AccountSid}}/Balance.json"
 _CREATE_ROUTE = f"/{API_VERSION}/Accounts/{{AccountSid}}/Messages.json"
 _FETCH_ROUTE = f"/{API_VERSION}/Accounts/{{AccountSid}}/Messages/{{MessageSid}}.json"
 
@@ -260,10 +265,17 @@ class TwilioProvider(HttpProvider):
 
         Keyword arguments override single settings by field name
         (``account_sid=...``) and also accept ``http_client`` and ``retry``.
+
+        Raises:
+            ConfigurationError: a variable is missing or invalid; the message
+                names the variable, never its value.
         """
         http_client = overrides.pop("http_client", None)
         retry = overrides.pop("retry", None)
-        settings = TwilioSettings(**overrides)
+        try:
+            settings = TwilioSettings(**overrides)
+        except ValidationError as exc:
+            raise configuration_error(exc) from None
         return cls(
             account_sid=settings.account_sid,
             auth_token=settings.auth_token,
@@ -464,6 +476,50 @@ class TwilioProvider(HttpProvider):
             error_code=error_code,
             raw=resource.model_dump(mode="json", by_alias=True),
         )
+
+    # -- account -----------------------------------------------------------------
+
+    async def check_credentials(self) -> None:
+        """Fetch the Account resource, which succeeds only with valid credentials.
+
+        Raises:
+            AuthenticationError: Twilio rejected the credentials, or the
+                account is not active.
+        """
+        self._check_open()
+        call = HttpCall(
+            method="GET",
+            path=account_path(self._account_sid),
+            path_template=_ACCOUNT_ROUTE,
+            operation="check_credentials",
+            idempotent=True,
+        )
+        response = await self._request(call)
+        data = self._json(response, call)
+        status = data.get("status") if isinstance(data, Mapping) else None
+        if status not in (None, "active"):
+            raise AuthenticationError(
+                f"Twilio account {self._account_sid[:8]}… is {status!r}, not active; "
+                "reactivate it in the Twilio console.",
+                provider=self.name,
+                status_code=response.status_code,
+            )
+
+    async def balance(self) -> str:
+        """Return the account balance as Twilio reports it, e.g. ``"12.34 USD"``."""
+        self._check_open()
+        call = HttpCall(
+            method="GET",
+            path=balance_path(self._account_sid),
+            path_template=_BALANCE_ROUTE,
+            operation="balance",
+            idempotent=True,
+        )
+        response = await self._request(call)
+        data = self._json(response, call)
+        if not isinstance(data, Mapping) or "balance" not in data:
+            raise self._unexpected(response, call, "no 'balance' field")
+        return f"{data['balance']} {data.get('currency', '')}".strip()
 
     # -- status callbacks --------------------------------------------------------
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from notifier import ConfigurationError
 from notifier._http import TransportName
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "ENV_PREFIX", "TwilioSettings"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "ENV_PREFIX",
+    "TwilioSettings",
+    "configuration_error",
+]
 
 ENV_PREFIX = "TWILIO_"
 
@@ -81,3 +88,23 @@ class TwilioSettings(BaseSettings):
         if self.sender is None and self.from_:
             self.sender = self.from_
         return self
+
+
+def configuration_error(error: ValidationError) -> ConfigurationError:
+    """Describe a settings ``ValidationError`` by variable name, never showing a value."""
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        location = str(item["loc"][0]) if item["loc"] else ""
+        if not location:
+            variable = "TWILIO_* settings"
+        elif location.upper().startswith(ENV_PREFIX):  # a field read under its own alias
+            variable = location.upper()
+        else:
+            variable = f"{ENV_PREFIX}{location}".upper()
+        if item["type"] == "missing":
+            problems.append(f"{variable} is not set")
+        else:
+            problems.append(f"{variable}: {str(item['msg']).removeprefix('Value error, ')}")
+    return ConfigurationError(
+        f"Invalid twilio settings: {'; '.join(problems)}. Set them in the environment or .env."
+    )

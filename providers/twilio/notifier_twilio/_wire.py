@@ -26,6 +26,7 @@ __all__ = [
     "MessageResource",
     "StatusCallbackForm",
     "account_path",
+    "balance_path",
     "body_length",
     "is_account_sid",
     "is_message_sid",
@@ -55,6 +56,11 @@ _MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 def account_path(account_sid: str) -> str:
     """Return the path of the Account resource."""
     return f"/{API_VERSION}/Accounts/{account_sid}.json"
+
+
+def balance_path(account_sid: str) -> str:
+    """Return the path of the account's Balance resource."""
+    return f"/{API_VERSION}/Accounts/{account_sid}/Balance.json"
 
 
 def messages_path(account_sid: str) -> str:

@@ -49,6 +49,7 @@ _FETCH_PATH = re.compile(
     rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$"
 )
 _ACCOUNT_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/.]+)\.json$")
+_BALANCE_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Balance\.json$")
 
 
 def _error(
@@ -68,7 +69,7 @@ def _operation_of(method: str, path: str) -> Operation | None:
         return "create"
     if method == "GET" and _FETCH_PATH.match(path):
         return "fetch"
-    if method == "GET" and _ACCOUNT_PATH.match(path):
+    if method == "GET" and (_ACCOUNT_PATH.match(path) or _BALANCE_PATH.match(path)):
         return "account"
     return None
 
@@ -89,9 +90,10 @@ class SimulatorCore:
         with self._config_lock:
             return self._config
 
-    def replace_config(self, config: SimulatorConfig) -> None:
+    def replace_config(self, config: SimulatorConfig, *, reseed: bool = False) -> None:
+        """Use ``config`` from the next request on; ``reseed`` restarts the fault generator."""
         with self._config_lock:
-            reseed = config.seed != self._config.seed
+            reseed = reseed or config.seed != self._config.seed
             self._config = config
         if reseed:
             self.faults.reseed(config.seed)
@@ -231,6 +233,16 @@ class SimulatorCore:
         self.stats.increment("fetches")
         return JSONResponse(message.resource())
 
+    async def fetch_balance(self, request: Request) -> Response:
+        account = request.path_params["account"]
+        denied = self.authenticate(request, account)
+        if denied is not None:
+            return denied
+        config = self.config
+        return JSONResponse(
+            {"account_sid": account, "balance": config.balance, "currency": config.currency}
+        )
+
     async def fetch_account(self, request: Request) -> Response:
         account = request.path_params["account"]
         denied = self.authenticate(request, account)
@@ -367,6 +379,11 @@ def build_app(core: SimulatorCore, *, lifespan: Any = None) -> ASGIApp:
         Route(
             f"/{API_VERSION}/Accounts/{{account}}/Messages/{{sid}}.json",
             core.fetch_message,
+            methods=["GET"],
+        ),
+        Route(
+            f"/{API_VERSION}/Accounts/{{account}}/Balance.json",
+            core.fetch_balance,
             methods=["GET"],
         ),
         Route(f"/{API_VERSION}/Accounts/{{account}}.json", core.fetch_account, methods=["GET"]),

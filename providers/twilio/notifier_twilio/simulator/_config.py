@@ -153,6 +153,9 @@ class SimulatorConfig:
     """Create-time error code by ``To`` number (E.164)."""
     sender_errors: Mapping[str, int] = field(default_factory=lambda: MAGIC_SENDER_ERRORS)
     """Create-time error code by ``From`` value."""
+    balance: str = "20.00"
+    """The account balance the Balance resource reports, in ``currency``."""
+    currency: str = "USD"
     account_mismatch_status: int = 401
     """Guess: the status for valid credentials used on another account's path
     (answered with error 20003)."""

@@ -1,0 +1,296 @@
+"""Turn the runs of one benchmark into tables, a JSON record and a Markdown page."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import asdict
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from .harness import REPO_ROOT, Results, Run, describe_plan
+
+__all__ = ["machine_info", "markdown_report", "pick_median", "write_results"]
+
+_VERSIONED_PACKAGES = (
+    "notifier-core",
+    "notifier-eskiz",
+    "httpx",
+    "httpcore",
+    "aiohttp",
+    "httpx-aiohttp",
+    "uvicorn",
+    "starlette",
+    "h11",
+)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 1024**2, 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _git_commit() -> str | None:
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return completed.stdout.strip() or None
+
+
+def machine_info() -> dict[str, Any]:
+    versions: dict[str, str] = {}
+    for package in _VERSIONED_PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "usable_cores": len(affinity) if affinity is not None else None,
+        "cpu_model": _cpu_model(),
+        "memory_gib": _memory_gib(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "git_commit": _git_commit(),
+        "command": " ".join(["uv run python benchmarks/run.py", *sys.argv[1:]]),
+        "packages": versions,
+    }
+
+
+def pick_median(runs: list[Run]) -> tuple[Run, list[float]]:
+    """Return the run with the median throughput, and every run's throughput.
+
+    With an even number of runs the lower middle one is taken, so the row
+    shows numbers one real run produced.
+    """
+    ordered = sorted(runs, key=lambda run: float(run.measured["per_second"]))
+    return ordered[(len(ordered) - 1) // 2], [float(r.measured["per_second"]) for r in ordered]
+
+
+def _grouped(results: Results, scenario: str) -> dict[tuple[str, int], list[Run]]:
+    groups: dict[tuple[str, int], list[Run]] = {}
+    for run in results.runs:
+        if run.scenario == scenario:
+            groups.setdefault((run.setup, run.concurrency), []).append(run)
+    return groups
+
+
+def throughput_rows(results: Results, baseline: tuple[str, int]) -> list[dict[str, Any]]:
+    """One row per setup and concurrency: the median run, its ratio to ``baseline``."""
+    rows: list[dict[str, Any]] = []
+    medians: dict[tuple[str, int], float] = {}
+    for scenario in ("send", "batch"):
+        for (setup, concurrency), runs in _grouped(results, scenario).items():
+            good = [run for run in runs if run.ok]
+            if not good:
+                rows.append(
+                    {
+                        "setup": setup,
+                        "scenario": scenario,
+                        "concurrency": concurrency,
+                        "error": runs[0].client.get("error"),
+                    }
+                )
+                continue
+            median, spread = pick_median(good)
+            measured = median.measured
+            medians[(setup, concurrency)] = float(measured["per_second"])
+            rows.append(
+                {
+                    "setup": setup,
+                    "scenario": scenario,
+                    "concurrency": concurrency,
+                    "per_second": float(measured["per_second"]),
+                    "spread": (min(spread), max(spread)),
+                    "runs": len(good),
+                    "p50_ms": measured["p50_ms"],
+                    "p99_ms": measured["p99_ms"],
+                    "failed": measured["failed"],
+                    "logins": median.counters.get("logins"),
+                    "accounted": all(run.accounted for run in good),
+                }
+            )
+    base = medians.get(baseline)
+    for row in rows:
+        if base and "per_second" in row:
+            row["ratio"] = row["per_second"] / base
+    return rows
+
+
+def churn_rows(results: Results) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    ttl = results.plan.churn_ttl
+    for run in results.runs:
+        if run.scenario != "churn":
+            continue
+        if not run.ok:
+            rows.append({"setup": run.setup, "error": run.client.get("error")})
+            continue
+        measured = run.measured
+        counters = run.counters
+        sent = int(measured["sent"])
+        logins = int(counters.get("logins", 0))
+        refreshes = int(counters.get("refreshes", 0))
+        rows.append(
+            {
+                "setup": run.setup,
+                "sent": sent,
+                "failed": int(measured["failed"]),
+                "errors": measured.get("errors", {}),
+                "seconds": float(measured["seconds"]),
+                "lifetimes": float(measured["seconds"]) / ttl,
+                "logins": logins,
+                "refreshes": refreshes,
+                "rejected_401": int(counters.get("rejected_sends", 0)),
+                "logins_per_1000": 1000 * logins / sent if sent else None,
+                "tokens_per_1000": 1000 * (logins + refreshes) / sent if sent else None,
+                "p99_ms": measured["p99_ms"],
+                "accounted": run.accounted,
+            }
+        )
+    return rows
+
+
+def _number(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _throughput_table(rows: list[dict[str, Any]], baseline: tuple[str, int]) -> list[str]:
+    name, concurrency = baseline
+    lines = [
+        f"| setup | in flight | msg/s | ratio to {name} c={concurrency} | p50 ms | p99 ms "
+        "| logins | failed | accounted |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for row in rows:
+        label = row["setup"] + (" (send_many)" if row["scenario"] == "batch" else "")
+        if "error" in row:
+            lines.append(f"| {label} | {row['concurrency']} | failed: {row['error']} |||||||")
+            continue
+        low, high = row["spread"]
+        rate = _number(row["per_second"])
+        if row["runs"] > 1:
+            rate += f" ({_number(low)} to {_number(high)})"
+        ratio = f"{row['ratio']:.2f}" if "ratio" in row else "n/a"
+        lines.append(
+            f"| {label} | {row['concurrency']} | {rate} | {ratio} | {row['p50_ms']:.2f} "
+            f"| {row['p99_ms']:.2f} | {row['logins']} | {row['failed']} "
+            f"| {'yes' if row['accounted'] else 'NO'} |"
+        )
+    return lines
+
+
+def _churn_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| setup | sent | failed | token lifetimes | logins | refreshes | 401 answers "
+        "| logins per 1,000 sends | tokens per 1,000 sends | p99 ms | accounted |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['setup']} | failed: {row['error']} ||||||||||")
+            continue
+        failed = str(row["failed"])
+        if row["errors"]:
+            failed += " (" + ", ".join(f"{k} {v}" for k, v in row["errors"].items()) + ")"
+        lines.append(
+            f"| {row['setup']} | {row['sent']:,} | {failed} | {row['lifetimes']:.1f} "
+            f"| {row['logins']:,} | {row['refreshes']:,} | {row['rejected_401']:,} "
+            f"| {row['logins_per_1000']:.1f} | {row['tokens_per_1000']:.1f} "
+            f"| {row['p99_ms']:.1f} | {'yes' if row['accounted'] else 'NO'} |"
+        )
+    return lines
+
+
+def markdown_report(results: Results, machine: dict[str, Any], baseline: tuple[str, int]) -> str:
+    plan = results.plan
+    lines = [
+        f"Run on {machine['date_utc']}, commit {machine['git_commit']}: `{machine['command']}`",
+        "",
+        f"Machine: {machine['cores']} cores ({machine['cpu_model']}), "
+        f"{machine['memory_gib']} GiB, {machine['implementation']} {machine['python']}, "
+        f"{machine['platform']}.",
+        "",
+        f"One message per request: {plan.count:,} timed sends per run after a warm-up of "
+        f"max({plan.warmup}, 2 * in flight) sends; {plan.repeats} run(s) per row, the row "
+        "shows the median run (range of all runs in brackets). `send_many` rows: "
+        f"{plan.batch_count:,} messages in batches of 500, *in flight* is the number of "
+        "batch requests at once and latency is the time until a message's batch was "
+        "answered.",
+        "",
+        *_throughput_table(throughput_rows(results, baseline), baseline),
+    ]
+    churn = churn_rows(results)
+    if churn:
+        lines += [
+            "",
+            f"Token churn: token lifetime {plan.churn_ttl:.0f} s, each client sending "
+            f"{plan.churn_rate:.0f} msg/s with up to {plan.churn_concurrency} in flight for "
+            f"{plan.churn_duration:.0f} s, all clients at once, each against its own "
+            "simulator.",
+            "",
+            *_churn_table(churn),
+        ]
+    if results.skipped:
+        lines += ["", "Skipped:", ""]
+        lines += [f"- {name}: {reason}" for name, reason in results.skipped.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(
+    results: Results,
+    machine: dict[str, Any],
+    baseline: tuple[str, int],
+    directory: Path,
+) -> tuple[Path, Path]:
+    """Write ``<stamp>.json`` (every run) and ``<stamp>.md`` (the tables); return both paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    record = {
+        "machine": machine,
+        "plan": describe_plan(results.plan),
+        "baseline": {"setup": baseline[0], "concurrency": baseline[1]},
+        "throughput": throughput_rows(results, baseline),
+        "churn": churn_rows(results),
+        "skipped": results.skipped,
+        "peer_environments": results.environments,
+        "runs": [asdict(run) for run in results.runs],
+    }
+    json_path = directory / f"{stamp}.json"
+    json_path.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+    markdown_path = directory / f"{stamp}.md"
+    markdown_path.write_text(markdown_report(results, machine, baseline), encoding="utf-8")
+    return json_path, markdown_path

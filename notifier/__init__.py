@@ -48,7 +48,7 @@ from ._notifier import AsyncNotifier
 from ._phone import mask_phone, normalize_phone
 from ._plugins import PluginWarning, get_plugin_manager, load_plugins, provider_classes
 from ._provider import BatchOutcome, Capabilities, Provider
-from ._receiver import CallbackResponse, DeliveryReportReceiver
+from ._receiver import CallbackResponse, DeliveryReportReceiver, ReportCallback
 from ._report_store import InMemoryReportStore, MessageState, ReportOutcome, ReportStore
 from ._retry import RetryPolicy, instant_retries
 from ._routing import (
@@ -104,6 +104,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimitedError",
     "RejectedError",
+    "ReportCallback",
     "ReportOutcome",
     "ReportStore",
     "RetryPolicy",

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import queue
-import socket
 import threading
 from collections.abc import AsyncIterator, Mapping, MutableMapping
 from datetime import datetime, timedelta, timezone
@@ -16,7 +15,6 @@ from urllib.parse import parse_qs
 import httpx
 import pluggy
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
 from notifier import (
@@ -39,6 +37,7 @@ from notifier import (
 from notifier._plugins import new_plugin_manager
 from notifier._receiver import _RejectionLog
 from notifier.testing import FakeProvider
+from tests._loopback import LoopbackServer
 
 SECRET = "s3cr3t-Receiver-Token-0123456789"
 BASE = "http://127.0.0.1"
@@ -1282,48 +1281,6 @@ def test_invalid_limits_rejected(provider: ReportingProvider, option: str, value
 
 
 # -- real loopback sockets ---------------------------------------------------------------
-
-
-class LoopbackServer:
-    """Run an ASGI app under uvicorn on 127.0.0.1 in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        config = uvicorn.Config(
-            app, lifespan="on", log_config=None, access_log=False, ws="none", http="h11"
-        )
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LoopbackServer:
-        self._thread.start()
-        ready = threading.Event()
-        for _ in range(500):
-            if self.server.started:
-                ready.set()
-                break
-            ready.wait(0.01)
-        assert self.server.started, "uvicorn did not start within 5 s"
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=10)
-        assert not self._thread.is_alive(), "uvicorn did not stop within 10 s"
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._thread.is_alive():
-            self.stop()
-        self._socket.close()
 
 
 def test_loopback_report_answered_before_processing(provider: ReportingProvider) -> None:

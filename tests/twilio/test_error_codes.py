@@ -174,6 +174,20 @@ class TestErrorForResponse:
         assert "+998*****0001" in error.response_summary
         assert "code 21211" in error.response_summary
 
+    def test_sensitive_texts_are_removed(self) -> None:
+        error = error_for_response(
+            400,
+            body(30007, "Message 'Maxfiy kod: 4512' was filtered"),
+            provider="twilio",
+            operation="send the message",
+            sensitive=("Maxfiy kod: 4512", "kod"),
+        )
+
+        assert error.response_summary == (
+            "code 30007: Message '[redacted]' was filtered "
+            "(https://www.twilio.com/docs/errors/30007)"
+        )
+
     def test_unknown_code_keeps_twilio_text(self) -> None:
         error = self.build(400, 63999, "Something new")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -259,15 +260,22 @@ def redact(text: str) -> str:
     return _PHONE_LIKE.sub(lambda match: mask_phone(match.group(0)), text)
 
 
-def _summary(body: TwilioErrorBody, fallback: bytes) -> str:
+def _remove(text: str, sensitive: Iterable[str]) -> str:
+    # Longest first, so a text that contains another is removed whole.
+    for value in sorted((value for value in sensitive if value), key=len, reverse=True):
+        text = text.replace(value, "[redacted]")
+    return text
+
+
+def _summary(body: TwilioErrorBody, fallback: bytes, sensitive: Iterable[str] = ()) -> str:
     if body.code is None and body.message is None:
-        text = fallback.decode("utf-8", errors="replace").strip()
+        text = _remove(fallback.decode("utf-8", errors="replace"), sensitive)
         return redact(" ".join(text.split()))[:_MAX_SUMMARY]
     parts = []
     if body.code is not None:
         parts.append(f"code {body.code}")
     if body.message:
-        parts.append(redact(body.message))
+        parts.append(redact(_remove(body.message, sensitive)))
     summary = ": ".join(parts)
     if body.more_info:
         summary += f" ({body.more_info})"
@@ -310,18 +318,20 @@ def error_for_response(
     client_ref: str | None = None,
     retry_after: float | None = None,
     attempts: int = 1,
+    sensitive: Iterable[str] = (),
 ) -> ProviderError:
     """Build the library error for a Twilio error response.
 
     ``operation`` completes "Twilio refused to …", for example
     ``"send the message to +998*****0001"``; numbers in it must be masked.
     The Twilio error code, when the body has one, is stored on the error
-    and read back with ``twilio_error_code()``.
+    and read back with ``twilio_error_code()``. Each text in ``sensitive``
+    (the message body, for one) is removed from the summary.
     """
     body = parse_error_body(content)
     kind = classify(status_code, body.code)
     info = _CODES.get(body.code) if body.code is not None else None
-    summary = _summary(body, content)
+    summary = _summary(body, content, sensitive)
     what = info.summary if info else f"HTTP {status_code}"
     code_text = f"error {body.code}" if body.code is not None else f"HTTP {status_code}"
     fix = info.fix if info else _default_fix(kind)
@@ -362,9 +372,9 @@ def twilio_error_code(error: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
-def summarize(content: bytes) -> str:
+def summarize(content: bytes, sensitive: Iterable[str] = ()) -> str:
     """Return the redacted one-line summary of a Twilio error response body."""
-    return _summary(parse_error_body(content), content)
+    return _summary(parse_error_body(content), content, sensitive)
 
 
 _ERROR_CLASSES: dict[ErrorKind, type[ProviderError]] = {

@@ -372,6 +372,8 @@ class TwilioProvider(HttpProvider):
             idempotent=False,
             form=form,
             client_ref=message.client_ref,
+            # Twilio may quote the body in an error message; keep it out of errors.
+            sensitive=(message.body,),
         )
         token = _current_recipient.set(message.masked_to)
         try:
@@ -553,12 +555,15 @@ class TwilioProvider(HttpProvider):
 
     # -- errors ------------------------------------------------------------------
 
-    def summarize_response(self, response: httpx.Response) -> str:
-        """Return ``code N: message (more_info)`` with numbers masked, for Twilio error bodies."""
+    def summarize_response(self, response: httpx.Response, call: HttpCall | None = None) -> str:
+        """Return ``code N: message (more_info)`` with numbers masked, for Twilio error bodies.
+
+        Other bodies (a proxy's HTML page, for one) get the generic summary.
+        """
         body = parse_error_body(response.content)
         if body.code is None and body.message is None:
-            return super().summarize_response(response)
-        return summarize(response.content)
+            return super().summarize_response(response, call)
+        return summarize(response.content, call.sensitive if call is not None else ())
 
     def map_error_response(self, response: httpx.Response, call: HttpCall) -> ProviderError:
         """Map a Twilio error body by its code (see ``_error_codes``), else by HTTP status."""
@@ -573,4 +578,5 @@ class TwilioProvider(HttpProvider):
             provider=self.name,
             operation=operation,
             client_ref=call.client_ref,
+            sensitive=call.sensitive,
         )

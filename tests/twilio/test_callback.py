@@ -4,22 +4,26 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from dataclasses import replace
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from pydantic import SecretStr
 
 from notifier import (
     AuthenticationError,
+    CallbackResponse,
     ConfigurationError,
+    DeliveryReportReceiver,
     DeliveryStatus,
     InvalidMessage,
 )
+from notifier._plugins import new_plugin_manager
 from notifier_twilio import CLIENT_REF_PARAM, TwilioProvider, compute_signature
 from notifier_twilio import parse_status_callback as parse
 from notifier_twilio.simulator import TwilioSimulator
 from tests._audit import LeakAudit
-from tests.twilio.support import PHONE, CallbackReceiver, sms
+from tests.twilio.support import PHONE, CallbackReceiver, ReceivedCallback, sms
 
 TOKEN = "f0e1d2c3b4a5968778695a4b3c2d1e0f"
 SID = "SM" + "ab" * 16
@@ -314,3 +318,67 @@ class TestFromSimulator:
         with pytest.raises(ConfigurationError, match="API key pair cannot check"):
             provider.parse_delivery_report(body, FORM, headers, URL)
         await provider.aclose()
+
+
+class TestWithDeliveryReportReceiver:
+    """Simulator callbacks through the library's receiver, secret and signature both checked."""
+
+    SECRET = "receiver-secret-0123456789"
+
+    async def deliver(
+        self, receiver: DeliveryReportReceiver, request: ReceivedCallback
+    ) -> CallbackResponse:
+        query = dict(parse_qsl(urlsplit(request.url).query))
+        return await receiver.handle(
+            "twilio",
+            method="POST",
+            secret=query.get("secret"),
+            body=request.body,
+            content_type=request.content_type,
+            headers=request.headers,
+            url=request.url,
+            wait=True,
+        )
+
+    async def test_reports_reach_the_store(
+        self, sim: TwilioSimulator, provider: TwilioProvider, leak_audit: LeakAudit
+    ) -> None:
+        leak_audit.secret(self.SECRET)
+        receiver = DeliveryReportReceiver(
+            provider, secret=self.SECRET, plugins=new_plugin_manager()
+        )
+        with CallbackReceiver() as listener:
+            callback_url = receiver.callback_url(listener.url("/delivery-reports"))
+            message = sms(PHONE, "Salom", callback_url=callback_url)
+            await provider.send(message)
+            changes = await sim.asettle()
+            received = listener.wait_for(len(changes))
+
+        responses = [await self.deliver(receiver, request) for request in received]
+        latest = await receiver.store.latest("twilio", client_ref=message.client_ref)
+        await receiver.aclose()
+
+        assert [response.status_code for response in responses] == [200, 200, 200]
+        assert latest is not None
+        assert latest.status is DeliveryStatus.DELIVERED
+
+    async def test_forged_signature_is_rejected(
+        self, sim: TwilioSimulator, provider: TwilioProvider, leak_audit: LeakAudit
+    ) -> None:
+        leak_audit.secret(self.SECRET)
+        receiver = DeliveryReportReceiver(
+            provider, secret=self.SECRET, plugins=new_plugin_manager()
+        )
+        with CallbackReceiver() as listener:
+            message = sms(PHONE, "Salom", callback_url=receiver.callback_url(listener.url()))
+            await provider.send(message)
+            await sim.aadvance()
+            [request] = listener.wait_for(1)
+
+        forged = replace(request, headers={**request.headers, "x-twilio-signature": "AAAA"})
+        response = await self.deliver(receiver, forged)
+        latest = await receiver.store.latest("twilio", client_ref=message.client_ref)
+        await receiver.aclose()
+
+        assert response.status_code == 403
+        assert latest is None

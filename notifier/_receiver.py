@@ -198,6 +198,16 @@ def _route_table(
     return table
 
 
+def _check_secret(secret: SecretStr | str, argument: str) -> SecretStr:
+    value = secret if isinstance(secret, SecretStr) else SecretStr(secret)
+    if len(value.get_secret_value()) < _MIN_SECRET_LENGTH:
+        raise ConfigurationError(
+            f"Each delivery-report {argument} must be at least {_MIN_SECRET_LENGTH} "
+            "characters; generate one with secrets.token_urlsafe(32)."
+        )
+    return value
+
+
 def _digest(value: str) -> bytes:
     # Comparing fixed-length digests keeps the comparison time independent
     # of the length of the secret, not only of its content.
@@ -225,6 +235,8 @@ class DeliveryReportReceiver:
         secret: the shared secret vendors send as ``?secret=...``; at least
             16 characters, such as ``secrets.token_urlsafe(32)``.
             ``callback_url`` builds the URL to give to the vendor.
+        previous_secrets: secrets still accepted while a new ``secret`` is
+            rolled out, for messages sent with the old callback URL.
         store: remembers accepted reports, to drop duplicates and outdated
             reports; an ``InMemoryReportStore`` by default.
         on_report: called with each accepted report. A sync function runs
@@ -251,6 +263,7 @@ class DeliveryReportReceiver:
         providers: Provider | Iterable[Provider] | Mapping[str, Provider],
         *,
         secret: SecretStr | str,
+        previous_secrets: Iterable[SecretStr | str] = (),
         store: ReportStore | None = None,
         on_report: ReportCallback | None = None,
         plugins: pluggy.PluginManager | None = None,
@@ -260,17 +273,14 @@ class DeliveryReportReceiver:
         public_url: str | None = None,
     ) -> None:
         self._routes = _route_table(providers)
-        self._secret = secret if isinstance(secret, SecretStr) else SecretStr(secret)
-        if len(self._secret.get_secret_value()) < _MIN_SECRET_LENGTH:
-            raise ConfigurationError(
-                f"The delivery-report secret must be at least {_MIN_SECRET_LENGTH} "
-                "characters; generate one with secrets.token_urlsafe(32)."
-            )
+        self._secret = _check_secret(secret, "secret")
+        accepted = [self._secret]
+        accepted += [_check_secret(old, "previous_secrets") for old in previous_secrets]
         if max_body_size < 1:
             raise ConfigurationError(f"max_body_size must be positive, got {max_body_size}.")
         if max_pending < 1:
             raise ConfigurationError(f"max_pending must be positive, got {max_pending}.")
-        self._secret_digest = _digest(self._secret.get_secret_value())
+        self._secret_digests = tuple(_digest(item.get_secret_value()) for item in accepted)
         self._store = store if store is not None else InMemoryReportStore()
         self._on_report = on_report
         self._plugins = plugins
@@ -453,7 +463,11 @@ class DeliveryReportReceiver:
     def _secret_matches(self, secrets_given: list[str]) -> bool:
         if len(secrets_given) != 1:
             return False
-        return hmac.compare_digest(_digest(secrets_given[0]), self._secret_digest)
+        given = _digest(secrets_given[0])
+        # Every accepted secret is compared, so the time taken does not tell
+        # which one matched.
+        matches = [hmac.compare_digest(given, digest) for digest in self._secret_digests]
+        return any(matches)
 
     def _check_content_length(
         self, route: str, value: str | None, client: str | None

@@ -1240,6 +1240,34 @@ def test_short_secret_rejected(provider: ReportingProvider) -> None:
     assert "short-secret" not in str(caught.value)
 
 
+def test_short_previous_secret_rejected(provider: ReportingProvider) -> None:
+    with pytest.raises(ConfigurationError, match="previous_secrets must be at least 16"):
+        DeliveryReportReceiver(provider, secret=SECRET, previous_secrets=["old"])
+
+
+async def test_previous_secret_accepted_during_rotation(
+    provider: ReportingProvider, recorder: Recorder
+) -> None:
+    old = "the-Previous-Secret-0123456789"
+    receiver = DeliveryReportReceiver(
+        provider,
+        secret=SECRET,
+        previous_secrets=[SecretStr(old)],
+        on_report=recorder,
+        plugins=new_plugin_manager(),
+    )
+    transport = httpx.ASGITransport(app=receiver)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+        with_new = await post(http, callback(ref="new"), secret=SECRET)
+        with_old = await post(http, callback(ref="old"), secret=old)
+        with_other = await post(http, callback(ref="other"), secret=old + "x")
+    await receiver.drain()
+
+    assert (with_new.status_code, with_old.status_code, with_other.status_code) == (200, 200, 403)
+    assert receiver.callback_url(BASE).endswith(f"secret={SECRET}")
+    assert sorted(report.client_ref or "" for report in recorder.reports) == ["new", "old"]
+
+
 def test_provider_without_parser_rejected() -> None:
     class SendOnly(Provider):
         name = "sendonly"

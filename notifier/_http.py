@@ -9,7 +9,8 @@ gets back, and overrides narrow steps:
 
 - ``map_error_response(response, call)`` turns a non-retryable error
   response into a ``ProviderError`` (the default maps by status code);
-- ``summarize_response(response)`` gives the redacted excerpt kept in errors.
+- ``summarize_response(response, call)`` gives the redacted excerpt kept in
+  errors.
 
 Authentication is an ``httpx.Auth`` given to the constructor (or set later
 through ``_set_auth``); its flow may replay a request, and every request it
@@ -47,8 +48,15 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Mapping,
+)
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar, Literal, cast
 
@@ -139,12 +147,13 @@ def _redact_value(value: Any) -> Any:
     return value
 
 
-def summarize_response(response: httpx.Response) -> str:
+def summarize_response(response: httpx.Response, sensitive: Iterable[str] = ()) -> str:
     """Return a short, redacted excerpt of ``response`` for an error message.
 
     JSON bodies lose the values of secret keys (``token``, ``password``,
-    ``email``, ...). Every body loses JWTs, e-mail addresses and phone
-    numbers, and is cut to a few hundred characters.
+    ``email``, ...). Every body loses JWTs, e-mail addresses, phone numbers
+    and each text in ``sensitive`` (such as the message body, which a vendor
+    may echo), and is cut to a few hundred characters.
     """
     try:
         raw = response.text
@@ -155,9 +164,16 @@ def summarize_response(response: httpx.Response) -> str:
     try:
         parsed = json.loads(raw)
     except ValueError:
-        return redact_text(raw)
-    compact = json.dumps(_redact_value(parsed), ensure_ascii=False, separators=(",", ":"))
-    return redact_text(compact)
+        text = raw
+    else:
+        text = json.dumps(_redact_value(parsed), ensure_ascii=False, separators=(",", ":"))
+    # Longest first, so a text that contains another is removed whole.
+    for value in sorted((value for value in sensitive if value), key=len, reverse=True):
+        text = text.replace(value, "[redacted]")
+        escaped = json.dumps(value, ensure_ascii=False)[1:-1]
+        if escaped != value:
+            text = text.replace(escaped, "[redacted]")
+    return redact_text(text)
 
 
 @dataclass(frozen=True)
@@ -183,6 +199,8 @@ class HttpCall:
             ``httpx.Auth`` for this call only.
         client_ref: the caller's id of the message concerned, put into
             ``DeliveryUnknown`` and logs.
+        sensitive: texts removed from response summaries in errors, such as
+            the message body, which a vendor may echo in an error response.
     """
 
     method: str
@@ -197,6 +215,7 @@ class HttpCall:
     headers: Mapping[str, str] | None = None
     auth: httpx.Auth | Literal["provider"] | None = "provider"
     client_ref: str | None = None
+    sensitive: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def route(self) -> str:
@@ -727,7 +746,7 @@ class HttpProvider(Provider):
         self, response: httpx.Response, call: HttpCall
     ) -> RetryableFailure | ProviderError:
         status = response.status_code
-        summary = self.summarize_response(response)
+        summary = self.summarize_response(response, call)
         cause = httpx.HTTPStatusError(
             f"HTTP {status} for {call.method} {call.route}",
             request=response.request,
@@ -782,9 +801,12 @@ class HttpProvider(Provider):
         mapped.__cause__ = cause
         return mapped
 
-    def summarize_response(self, response: httpx.Response) -> str:
-        """Return the redacted excerpt of an error response kept in errors."""
-        return summarize_response(response)
+    def summarize_response(self, response: httpx.Response, call: HttpCall | None = None) -> str:
+        """Return the redacted excerpt of an error response kept in errors.
+
+        The texts in ``call.sensitive`` are removed as well.
+        """
+        return summarize_response(response, call.sensitive if call is not None else ())
 
     def map_error_response(self, response: httpx.Response, call: HttpCall) -> ProviderError:
         """Turn an error response that is not retried into a ``ProviderError``.
@@ -795,7 +817,7 @@ class HttpProvider(Provider):
         other 4xx to ``RejectedError``, 5xx to ``ProviderUnavailable``.
         """
         status = response.status_code
-        summary = self.summarize_response(response)
+        summary = self.summarize_response(response, call)
         common: dict[str, Any] = {
             "provider": self.name,
             "status_code": status,
@@ -832,7 +854,7 @@ class HttpProvider(Provider):
                 f"{self.display_name} responded to {call.operation} with a body that is not JSON.",
                 provider=self.name,
                 status_code=response.status_code,
-                response_summary=self.summarize_response(response),
+                response_summary=self.summarize_response(response, call),
                 client_ref=call.client_ref,
             ) from None
 
@@ -842,7 +864,7 @@ class HttpProvider(Provider):
             f"{self.display_name} responded to {call.operation} in an unexpected shape: {problem}.",
             provider=self.name,
             status_code=response.status_code,
-            response_summary=self.summarize_response(response),
+            response_summary=self.summarize_response(response, call),
             client_ref=call.client_ref,
         )
 

@@ -278,11 +278,12 @@ class EskizAuth(httpx.Auth):
         """Return a usable token, logging in or refreshing first when needed."""
         return (await self._acquire(rejected=None)).value
 
-    def forget(self, token: SecretStr | None = None) -> None:
-        """Drop the held token (only if it is ``token``, when given); the store is not touched."""
+    async def discard(self, token: SecretStr) -> None:
+        """Drop ``token`` from memory and from the store, so the next request logs in."""
         with self._lock:
-            if self._token is not None and (token is None or self._token.same_as(token)):
+            if self._token is not None and self._token.same_as(token):
                 self._token = None
+        await self._store.discard(self._store_key, token)
 
     async def _acquire(self, *, rejected: _Token | None) -> _Token:
         now = self._clock()

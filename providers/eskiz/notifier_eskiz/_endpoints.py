@@ -336,6 +336,7 @@ class EskizEndpoints(HttpProvider):
             operation="submit_template",
             idempotent=False,
             multipart={"template": text},
+            sensitive=(text,),
         )
         response, body = await self._read(call)
         return self._model(TemplateSubmission, body, response, call)
@@ -353,6 +354,7 @@ class EskizEndpoints(HttpProvider):
             operation="check",
             idempotent=True,
             json={"message": text},
+            sensitive=(text,),
         )
         response = await self._request(call)
         return self._model(TextCheck, self._data(response, call), response, call)
@@ -369,6 +371,7 @@ class EskizEndpoints(HttpProvider):
             operation="normalize",
             idempotent=True,
             multipart={"message": text},
+            sensitive=(text,),
         )
         response, body = await self._read(call)
         return self._model(NormalizedText, body, response, call)

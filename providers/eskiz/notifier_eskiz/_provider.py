@@ -317,7 +317,7 @@ class EskizProvider(EskizEndpoints):
                     feature="invalidate_token",
                 ) from exc
             raise
-        self._token_auth.forget(token)
+        await self._token_auth.discard(token)
 
     # -- sending ---------------------------------------------------------------
 
@@ -383,9 +383,12 @@ class EskizProvider(EskizEndpoints):
                 idempotent=False,
                 multipart=fields,
                 client_ref=message.client_ref,
+                sensitive=(message.body,),
             )
 
-        if region is None:
+        if region is None or not (len(region) == 2 and region.isalpha()):
+            # phonenumbers gives "001" for non-geographic numbers (+800, +882, ...),
+            # which have no ISO country code to put in country_code.
             raise InvalidMessage(
                 f"Cannot tell the country of {message.masked_to}, which Eskiz needs for "
                 "an international send; check the country code."
@@ -406,6 +409,7 @@ class EskizProvider(EskizEndpoints):
             idempotent=False,
             multipart=fields,
             client_ref=message.client_ref,
+            sensitive=(message.body,),
         )
 
     async def send_batch(
@@ -424,7 +428,8 @@ class EskizProvider(EskizEndpoints):
         ``ProviderError`` for that message.
 
         Raises:
-            InvalidMessage: two messages share a ``client_ref``.
+            InvalidMessage: two messages share a ``client_ref``, or the
+                country of a non-Uzbek number cannot be determined.
             AuthenticationError, NotifierClosed, ConfigurationError: the
                 whole batch cannot be sent.
         """
@@ -450,6 +455,9 @@ class EskizProvider(EskizEndpoints):
                 key = (message.sender or self.sender, message.callback_url or self.callback_url)
                 groups.setdefault(key, []).append(index)
             else:
+                # Built now, so a number without a country fails the batch
+                # before any request is made.
+                self._send_call(message, count_segments(message.body))
                 international.append(index)
 
         for (sender, callback_url), indexes in groups.items():
@@ -475,10 +483,6 @@ class EskizProvider(EskizEndpoints):
                 raise
             except ProviderError as exc:
                 outcomes[i] = exc
-            except InvalidMessage as exc:
-                outcomes[i] = RejectedError(
-                    str(exc), provider=self.name, client_ref=messages[i].client_ref, attempts=0
-                )
 
         return [outcome for outcome in outcomes if outcome is not None]
 
@@ -512,6 +516,7 @@ class EskizProvider(EskizEndpoints):
             idempotent=False,
             json=payload,
             client_ref=chunk[0].client_ref if len(chunk) == 1 else None,
+            sensitive=tuple({message.body for message in chunk}),
         )
         response = await self._request(call)
         body = self._json(response, call)
@@ -559,7 +564,7 @@ class EskizProvider(EskizEndpoints):
         path decide; words of the error text only pick the message.
         """
         status = response.status_code
-        summary = self.summarize_response(response)
+        summary = self.summarize_response(response, call)
         common: dict[str, Any] = {
             "provider": self.name,
             "status_code": status,

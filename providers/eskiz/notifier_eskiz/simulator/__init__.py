@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ._app import create_app
 from ._callbacks import callback_payload, is_loopback_host
-from ._clock import SimulatorClock
+from ._clock import TASHKENT, SimulatorClock
 from ._config import (
     DEFAULT_EMAIL,
     DEFAULT_PASSWORD,
@@ -40,6 +40,7 @@ __all__ = [
     "ASGI_BASE_URL",
     "DEFAULT_EMAIL",
     "DEFAULT_PASSWORD",
+    "TASHKENT",
     "TRIAL_NICK",
     "TRIAL_TEXTS",
     "Account",

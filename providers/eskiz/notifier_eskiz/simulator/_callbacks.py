@@ -77,8 +77,12 @@ def _describe_host(url: str) -> str:
 class CallbackDispatcher:
     """Sends queued callback events, keeping the order of events per message."""
 
-    def __init__(self, state: SimulatorState) -> None:
+    def __init__(
+        self, state: SimulatorState, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self._state = state
+        self.transport = transport
+        """The transport callbacks go through; None opens real connections."""
         # The last send task of each message, so a later event waits for it.
         self._tails: dict[int, asyncio.Task[None]] = {}
 
@@ -86,6 +90,7 @@ class CallbackDispatcher:
         # trust_env=False: a proxy from the environment must never carry a
         # loopback callback elsewhere. Redirects are not followed either.
         return httpx.AsyncClient(
+            transport=self.transport,
             timeout=httpx.Timeout(self._state.config.callback_timeout),
             trust_env=False,
             follow_redirects=False,

@@ -12,8 +12,8 @@ gets back, and overrides narrow steps:
 - ``summarize_response(response, call)`` gives the redacted excerpt kept in
   errors.
 
-Authentication is an ``httpx.Auth`` given to the constructor (or set later
-through ``_set_auth``); its flow may replay a request, and every request it
+Authentication is an ``httpx.Auth`` given to the constructor or set later
+through ``_set_auth``. Its flow may replay a request, and every request it
 yields gets its own span with ``http.request.resend_count``.
 
 What is retried:

@@ -134,9 +134,9 @@ class RetryPolicy:
         retry_statuses: HTTP statuses that mean the request was not processed
             and may be sent again.
         max_retry_after: the maximum ``Retry-After`` wait honoured, in
-            seconds. When the server asks for a longer wait, the error is
-            raised at once with its ``retry_after`` set, instead of retrying
-            earlier than asked.
+            seconds. When the server requests a longer wait, no retry is made
+            and the last error is raised at once (a ``RateLimitedError``
+            carries the requested wait as ``retry_after``).
         resend_on_timeout: resend a non-idempotent request (such as a send)
             after a read timeout, a dropped connection or a 504. Off by
             default, because the first request may already have been

@@ -2,7 +2,7 @@
 
 Scripted responses and transport errors go through ``httpx.MockTransport``;
 failures that need a real socket (a connection dropped after the request was
-written, a server that never answers, a refused connection) run against a
+written, a server that never responds, a refused connection) run against a
 small asyncio server on 127.0.0.1, on both transports.
 """
 
@@ -84,7 +84,7 @@ class DemoProvider(HttpProvider):
 
 
 class Script:
-    """A MockTransport handler that plays one action per request, then answers 200."""
+    """A MockTransport handler that plays one action per request, then returns 200."""
 
     def __init__(self, *actions: Action) -> None:
         self.actions = list(actions)
@@ -504,8 +504,8 @@ def test_summarize_plain_text() -> None:
 class RawServer:
     """An HTTP/1.1 server on 127.0.0.1 that misbehaves on purpose.
 
-    ``mode`` is ``"drop"`` (read the whole request, then close without an
-    answer) or ``"hang"`` (read the request and never answer).
+    ``mode`` is ``"drop"`` (read the whole request, then close without a
+    response) or ``"hang"`` (read the request and never respond).
     """
 
     def __init__(self, mode: str) -> None:

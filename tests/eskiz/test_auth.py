@@ -128,7 +128,7 @@ class TestSingleFlight:
         assert sim.stats.logins == 1
         assert sim.stats.sends == 50
         sends = [record for record in records if record.path == SEND_PATH]
-        assert len(sends) == 100  # 50 answered 401, 50 replays
+        assert len(sends) == 100  # 50 rejected with 401, 50 replays
         new_tokens = {record.authorization for record in sends} - {old_token}
         assert len(new_tokens) == 1
         assert sum(record.authorization == old_token for record in sends) == 50
@@ -146,7 +146,7 @@ class TestSingleFlight:
 
         assert sim.stats.logins == 1
         assert sim.stats.refreshes == 0
-        assert sim.stats.requests[SEND_PATH] == 50  # nobody sent the stale token
+        assert sim.stats.requests[SEND_PATH] == 50  # no request carried the stale token
 
     async def test_three_401s_and_late_send(
         self,
@@ -172,7 +172,7 @@ class TestSingleFlight:
         assert fourth.client_ref == "late-send"
         assert sim.stats.logins == 1
         assert sim.stats.sends == 4
-        assert sim.stats.requests[SEND_PATH] == 7  # 3 answered 401, 3 replays, 1 late send
+        assert sim.stats.requests[SEND_PATH] == 7  # 3 rejected with 401, 3 replays, 1 late send
         late_requests = [r for r in records if b"late-send" in r.content]
         assert len(late_requests) == 1
         login_token = [r.authorization for r in records if r.path == SEND_PATH][-1]

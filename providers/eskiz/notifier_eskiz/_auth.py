@@ -2,7 +2,7 @@
 
 ``EskizAuth`` is the ``httpx.Auth`` of the provider. For each request it
 takes the current token, logging in or refreshing first when needed, and
-replays a request answered 401 once with a new token. Its guarantees:
+replays a request once with a new token after a 401 response. Its guarantees:
 
 - **Single flight.** However many requests need a token at once, exactly one
   login or refresh runs. It runs as its own task, so cancelling a request
@@ -65,7 +65,7 @@ _EXPIRY_SKEW = 5.0
 
 @runtime_checkable
 class TokenStore(Protocol):
-    """Where Eskiz tokens are kept between requests.
+    """Storage for Eskiz tokens between requests.
 
     The provider keeps its current token in memory and reads the store on a
     cold start and before each login, so a store shared by several providers
@@ -181,7 +181,7 @@ class _Token:
         return self.expires_at is not None and now >= self.expires_at - _EXPIRY_SKEW
 
     def refresh_due(self, now: float, margin: float) -> bool:
-        """Whether the token is within ``margin`` seconds of its expiry.
+        """Return whether the token is within ``margin`` seconds of its expiry.
 
         The margin is at most half the token's lifetime, so a short-lived
         token is not refreshed on every request.
@@ -194,7 +194,7 @@ class _Token:
 
 
 class TokenState(enum.Enum):
-    """Where the provider's token stands."""
+    """The state of the provider's token."""
 
     ABSENT = "absent"  # no token yet, or the last one was rejected; the next request logs in
     ACQUIRING = "acquiring"  # a login or refresh is in flight; requests wait for it
@@ -270,8 +270,8 @@ class EskizAuth(httpx.Auth):
 
         replacement = await self._acquire(rejected=token)
         request.headers["Authorization"] = _bearer(replacement.value)
-        # The replay is the last request of this flow: whatever it is answered
-        # is returned, a 401 included.
+        # The replay is the last request of this flow, so its response is
+        # returned whatever its status, a 401 included.
         yield request
 
     async def current_token(self) -> SecretStr:

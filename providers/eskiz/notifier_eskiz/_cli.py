@@ -1,7 +1,7 @@
 """The ``notifier eskiz`` command group.
 
 Every command except ``simulator`` builds the provider from ``ESKIZ_*``
-variables and ``.env``, makes one call and prints the answer with rich.
+variables and ``.env``, makes one call and prints the result with rich.
 """
 
 from __future__ import annotations
@@ -147,10 +147,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--fail-rate",
         type=float,
         default=None,
-        help="share of requests answered 503, from 0.0 to 1.0",
+        help="share of requests that fail with HTTP 503, from 0.0 to 1.0",
     )
     simulator.add_argument(
-        "--latency", type=float, default=None, help="delay before each answer, in seconds"
+        "--latency", type=float, default=None, help="delay before each response, in seconds"
     )
     simulator.set_defaults(handler=_simulator)
 

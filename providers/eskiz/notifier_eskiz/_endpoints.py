@@ -1,8 +1,8 @@
 """The Eskiz endpoints besides sending: status, reports, account, templates, utilities.
 
-``EskizEndpoints`` is a base class of ``EskizProvider``; it only describes
-requests and parses answers, and the HTTP sequence (retries, spans, token)
-comes from ``HttpProvider``. Every call here is a read or has no side effect
+``EskizEndpoints`` is a base class of ``EskizProvider``. It only describes
+requests and parses responses, because the HTTP sequence (retries, spans,
+token) comes from ``HttpProvider``. Every call here is a read or has no side effect
 worth guarding, so all of them are idempotent and retried on any transient
 failure, except ``submit_template``.
 """

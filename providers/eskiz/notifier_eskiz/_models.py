@@ -1,4 +1,4 @@
-"""Typed answers of the Eskiz API.
+"""Typed responses of the Eskiz API.
 
 Every model keeps fields it does not know (``extra="allow"``), so a field
 Eskiz adds later is still reachable through ``model_extra``. Reprs mask phone
@@ -179,7 +179,7 @@ class EskizTemplate(_EskizModel):
 
 
 class TemplateSubmission(_EskizModel):
-    """Eskiz's answer to a template submission."""
+    """Eskiz's response to a template submission."""
 
     template: str
 
@@ -195,7 +195,7 @@ class TextCheckInfo(_EskizModel):
 
 
 class TextCheck(_EskizModel):
-    """What ``POST /message/sms/check`` says about a text: parts, price, whether it may be sent."""
+    """The verdict of ``POST /message/sms/check`` on a text: parts, price, admissibility."""
 
     info: list[TextCheckInfo] = Field(default_factory=list)
     forbidden: bool | None = None
@@ -221,7 +221,7 @@ class TextRecommendation(_EskizModel):
 
 
 class NormalizedText(_EskizModel):
-    """The normalizer's answer: flagged characters, suggestions and the rewritten text."""
+    """The normalizer's response: flagged characters, suggestions and the rewritten text."""
 
     special_characters: list[SpecialCharacter] = Field(default_factory=list)
     recommendations: list[TextRecommendation] = Field(default_factory=list)

@@ -71,7 +71,7 @@ DEFAULT_REFRESH_MARGIN = 24 * 3600.0
 """Seconds before a token's ``exp`` at which it is renewed (capped at half its lifetime)."""
 
 # Words of Eskiz error messages, lower-cased, that tell the kind of a 400.
-# Eskiz answers in Russian or English; the texts themselves are undocumented,
+# Eskiz writes them in Russian or English; the texts themselves are undocumented,
 # so a 400 without any of these words is still a RejectedError.
 _MODERATION_WORDS = ("модерац", "moderat", "шаблон", "template")
 _BALANCE_WORDS = ("баланс", "balance", "средств", "insufficient", "недостаточно")
@@ -122,7 +122,7 @@ class EskizProvider(EskizEndpoints):
         token_store: where tokens are kept; a private in-memory store by
             default. Share one store between providers of the same account
             to share its token.
-        batch_size: the most messages per ``send-batch`` request. Eskiz
+        batch_size: the maximum number of messages per ``send-batch`` request. Eskiz
             publishes no limit; 500 is what its clients use.
         refresh_margin: seconds before a token's expiry at which it is
             renewed, capped at half the token's lifetime.
@@ -232,7 +232,7 @@ class EskizProvider(EskizEndpoints):
 
     @property
     def token_state(self) -> TokenState:
-        """Where the token stands: absent, being acquired, valid, or closed."""
+        """The state of the token: absent, being acquired, valid, or closed."""
         return self._token_auth.state
 
     async def _on_close(self) -> None:
@@ -296,7 +296,7 @@ class EskizProvider(EskizEndpoints):
         endpoint; the current service may not have it.
 
         Raises:
-            UnsupportedFeature: Eskiz answered 404, so the endpoint is gone.
+            UnsupportedFeature: Eskiz responded 404, so the endpoint is gone.
         """
         token = await self._token_auth.current_token()
         call = HttpCall(
@@ -524,14 +524,14 @@ class EskizProvider(EskizEndpoints):
         if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
             raise self._unexpected(response, call, "no request 'id'")
 
-        # Eskiz answers a list with one status per message, in request order;
-        # a plain string (as /send answers) is taken to apply to every message.
+        # Eskiz returns a list with one status per message, in request order.
+        # A plain string (as /send returns) is taken to apply to every message.
         statuses = body.get("status")
         if not isinstance(statuses, list):
             statuses = [statuses] * len(chunk)
         if len(statuses) != len(chunk):
             _logger.warning(
-                "eskiz: send-batch answered %d statuses for %d messages; "
+                "eskiz: send-batch returned %d statuses for %d messages; "
                 "marking the statuses unknown",
                 len(statuses),
                 len(chunk),

@@ -39,9 +39,9 @@ class EskizSettings(BaseSettings):
     """The sender name (``from``) used when a message names none."""
     base_url: str = DEFAULT_BASE_URL
     callback_url: str | None = None
-    """Where Eskiz posts delivery reports when a message names no URL of its own."""
+    """The URL Eskiz posts delivery reports to when a message names none of its own."""
     transport: Literal["httpx", "aiohttp"] = "httpx"
     timeout: float = Field(default=10.0, gt=0)
     """Seconds allowed for connecting, sending and reading one HTTP request."""
     batch_size: int = Field(default=500, ge=1)
-    """The most messages sent in one ``send-batch`` request."""
+    """The maximum number of messages sent in one ``send-batch`` request."""

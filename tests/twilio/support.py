@@ -43,7 +43,7 @@ class ReceivedCallback:
 
 
 class CallbackReceiver:
-    """An HTTP server on 127.0.0.1 that records every POST and answers ``status``."""
+    """An HTTP server on 127.0.0.1 that records every POST and responds with ``status``."""
 
     def __init__(self, status: int = 200) -> None:
         self.status = status
@@ -101,7 +101,7 @@ class CallbackReceiver:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``condition`` every 10 ms until it holds or ``timeout`` seconds pass."""
+    """Poll ``condition`` every 10 ms until it is true or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -28,7 +28,7 @@ from tests.twilio.support import PHONE, CallbackReceiver, ReceivedCallback, sms
 TOKEN = "f0e1d2c3b4a5968778695a4b3c2d1e0f"
 SID = "SM" + "ab" * 16
 FORM = "application/x-www-form-urlencoded"
-URL = f"https://app.test/twilio/status?{CLIENT_REF_PARAM}=buyurtma-42"
+URL = f"https://app.invalid/twilio/status?{CLIENT_REF_PARAM}=buyurtma-42"
 
 
 def callback(
@@ -122,7 +122,7 @@ class TestParse:
         assert report.message_id == SID
 
     def test_url_without_client_ref(self) -> None:
-        url = "https://app.test/twilio/status"
+        url = "https://app.invalid/twilio/status"
         body, headers = callback(url=url)
 
         [report] = parse(body, FORM, headers, url, auth_token=TOKEN)

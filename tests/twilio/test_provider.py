@@ -155,23 +155,23 @@ class TestSend:
 
     async def test_status_callback_carries_client_ref(self, sim: TwilioSimulator) -> None:
         async with make_provider(
-            sim, status_callback="https://app.test/twilio/status?tenant=7"
+            sim, status_callback="https://app.invalid/twilio/status?tenant=7"
         ) as twilio:
             message = sms(PHONE, "Salom", client_ref="buyurtma-42")
             result = await twilio.send(message)
 
         assert sim.messages[sid_of(result)].status_callback == (
-            f"https://app.test/twilio/status?tenant=7&{CLIENT_REF_PARAM}=buyurtma-42"
+            f"https://app.invalid/twilio/status?tenant=7&{CLIENT_REF_PARAM}=buyurtma-42"
         )
 
     async def test_message_callback_url_wins(self, sim: TwilioSimulator) -> None:
-        async with make_provider(sim, status_callback="https://app.test/default") as twilio:
+        async with make_provider(sim, status_callback="https://app.invalid/default") as twilio:
             result = await twilio.send(
-                sms(PHONE, "Salom", callback_url="https://app.test/this-one", client_ref="r1")
+                sms(PHONE, "Salom", callback_url="https://app.invalid/this-one", client_ref="r1")
             )
 
         callback = sim.messages[sid_of(result)].status_callback
-        assert callback == f"https://app.test/this-one?{CLIENT_REF_PARAM}=r1"
+        assert callback == f"https://app.invalid/this-one?{CLIENT_REF_PARAM}=r1"
 
     async def test_no_callback_without_url(
         self, sim: TwilioSimulator, provider: TwilioProvider
@@ -225,7 +225,7 @@ class TestValidationBeforeSending:
 
     async def test_callback_url_not_http(self, provider: TwilioProvider) -> None:
         with pytest.raises(InvalidMessage, match="http"):
-            await provider.send(sms(PHONE, "Salom", callback_url="ftp://app.test/cb"))
+            await provider.send(sms(PHONE, "Salom", callback_url="ftp://app.invalid/cb"))
 
 
 class TestErrorMapping:
@@ -588,7 +588,7 @@ class TestConstruction:
             ({"sender": "+99890"}, "E.164"),
             ({"sender": "!!"}, "not a Twilio sender"),
             ({"status_callback": "/relative/path"}, "TWILIO_STATUS_CALLBACK"),
-            ({"base_url": "ftp://api.test"}, "base_url"),
+            ({"base_url": "ftp://api.invalid"}, "base_url"),
             ({"transport": "curl"}, "transport"),
         ],
     )

@@ -64,7 +64,7 @@ class TestSettings:
             api_key_sid="SK" + "ef" * 16,
             api_key_secret="key-secret",
             base_url="http://127.0.0.1:9",
-            status_callback="https://app.test/twilio/status",
+            status_callback="https://app.invalid/twilio/status",
             timeout="2.5",
             transport="aiohttp",
         )
@@ -79,7 +79,7 @@ class TestSettings:
         assert settings.api_key_sid == "SK" + "ef" * 16
         assert isinstance(settings.api_key_secret, SecretStr)
         assert settings.base_url == "http://127.0.0.1:9"
-        assert settings.status_callback == "https://app.test/twilio/status"
+        assert settings.status_callback == "https://app.invalid/twilio/status"
         assert settings.timeout == 2.5
         assert settings.transport == "aiohttp"
 

@@ -12,8 +12,9 @@ import pytest
 
 from notifier_twilio import compute_signature, signature_matches
 
-# A worked example of Twilio's scheme that circulates with its request
-# validation docs: this URL, these five parameters and the token "12345".
+# A worked example of Twilio's scheme from a third-party validator's docs,
+# which cite Twilio's security page: this URL, these five parameters and the
+# token "12345". The URL is only HMAC input; nothing contacts it.
 EXAMPLE_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
 EXAMPLE_PARAMS = {
     "CallSid": "CA1234567890ABCDE",
@@ -31,12 +32,12 @@ class TestComputeSignature:
 
     def test_is_hmac_sha1_of_url_and_sorted_pairs(self) -> None:
         params = {"b": "2", "a": "1", "C": "3"}
-        payload = "https://x.test/cb?q=1" + "C3" + "a1" + "b2"  # sorted by name, byte order
+        payload = "https://x.invalid/cb?q=1" + "C3" + "a1" + "b2"  # sorted by name, byte order
         expected = base64.b64encode(
             hmac.new(b"token", payload.encode(), hashlib.sha1).digest()
         ).decode()
 
-        assert compute_signature("token", "https://x.test/cb?q=1", params) == expected
+        assert compute_signature("token", "https://x.invalid/cb?q=1", params) == expected
 
     def test_parameter_order_does_not_matter(self) -> None:
         forward = list(EXAMPLE_PARAMS.items())
@@ -45,19 +46,19 @@ class TestComputeSignature:
 
     def test_repeated_name_signs_each_value_sorted(self) -> None:
         pairs = [("Media", "b"), ("Media", "a")]
-        payload = "https://x.test/cb" + "Mediaa" + "Mediab"
+        payload = "https://x.invalid/cb" + "Mediaa" + "Mediab"
         expected = base64.b64encode(
             hmac.new(b"token", payload.encode(), hashlib.sha1).digest()
         ).decode()
 
-        assert compute_signature("token", "https://x.test/cb", pairs) == expected
+        assert compute_signature("token", "https://x.invalid/cb", pairs) == expected
 
     def test_non_ascii_values_are_utf8(self) -> None:
         params = {"Body": "Oʻzbekiston, салом"}
-        payload = ("https://x.test/cb" + "BodyOʻzbekiston, салом").encode()
+        payload = ("https://x.invalid/cb" + "BodyOʻzbekiston, салом").encode()
         expected = base64.b64encode(hmac.new(b"token", payload, hashlib.sha1).digest()).decode()
 
-        assert compute_signature("token", "https://x.test/cb", params) == expected
+        assert compute_signature("token", "https://x.invalid/cb", params) == expected
 
 
 class TestSignatureMatches:
@@ -89,9 +90,13 @@ class TestSignatureMatches:
     @pytest.mark.parametrize(
         ("signed_url", "received_url"),
         [
-            pytest.param("https://x.test:443/cb?a=1", "https://x.test/cb?a=1", id="https-added"),
-            pytest.param("https://x.test/cb?a=1", "https://x.test:443/cb?a=1", id="https-removed"),
-            pytest.param("http://x.test:80/cb", "http://x.test/cb", id="http-added"),
+            pytest.param(
+                "https://x.invalid:443/cb?a=1", "https://x.invalid/cb?a=1", id="https-added"
+            ),
+            pytest.param(
+                "https://x.invalid/cb?a=1", "https://x.invalid:443/cb?a=1", id="https-removed"
+            ),
+            pytest.param("http://x.invalid:80/cb", "http://x.invalid/cb", id="http-added"),
         ],
     )
     def test_default_port_may_differ(self, signed_url: str, received_url: str) -> None:
@@ -100,7 +105,7 @@ class TestSignatureMatches:
         assert signature_matches("token", received_url, {"A": "1"}, signature)
 
     def test_non_default_port_must_match(self) -> None:
-        signature = compute_signature("token", "https://x.test:8443/cb", {"A": "1"})
+        signature = compute_signature("token", "https://x.invalid:8443/cb", {"A": "1"})
 
-        assert not signature_matches("token", "https://x.test/cb", {"A": "1"}, signature)
-        assert not signature_matches("token", "https://x.test:443/cb", {"A": "1"}, signature)
+        assert not signature_matches("token", "https://x.invalid/cb", {"A": "1"}, signature)
+        assert not signature_matches("token", "https://x.invalid:443/cb", {"A": "1"}, signature)

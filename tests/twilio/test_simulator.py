@@ -318,7 +318,7 @@ class TestCallbacks:
             sim.settle()
             received = receiver.wait_for(1)
 
-        # Twilio fails a message before any carrier sees it: queued, then failed.
+        # Twilio fails such a message before any carrier gets it: queued, then failed.
         assert len(received) == 1
         last = httpx.QueryParams(received[-1].body.decode())
         assert last["MessageStatus"] == "failed"
@@ -332,14 +332,14 @@ class TestCallbacks:
         caplog: pytest.LogCaptureFixture,
     ) -> None:
         caplog.set_level(logging.WARNING, logger="notifier.twilio.simulator")
-        create(client, sim, StatusCallback="https://example.com/status?token=s3cret")
+        create(client, sim, StatusCallback="https://callbacks.invalid/status?token=s3cret")
 
         sim.settle()
 
         assert sim.stats.callbacks_refused == 3
         assert sim.stats.callbacks_sent == 0
         assert [record.outcome for record in sim.callbacks] == ["refused"] * 3
-        assert "Refused status callback" in caplog.text
+        assert "Did not send status callback" in caplog.text
         assert "s3cret" not in caplog.text
 
     @pytest.mark.parametrize(
@@ -442,7 +442,7 @@ class TestFaults:
         assert sim.stats.sends == 1
         assert len(sim.messages) == 1
 
-    def test_latency_delays_answers(self, sim: TwilioSimulator) -> None:
+    def test_latency_delays_responses(self, sim: TwilioSimulator) -> None:
         sim.configure(latency=0.5)
         with (
             httpx.Client(

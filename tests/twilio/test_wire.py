@@ -49,12 +49,12 @@ def test_is_message_sid(value: str, expected: bool) -> None:
 
 class TestWithClientRef:
     def test_adds_parameter(self) -> None:
-        url = with_client_ref("https://app.test/twilio/status", "ref-1")
+        url = with_client_ref("https://app.invalid/twilio/status", "ref-1")
 
-        assert url == f"https://app.test/twilio/status?{CLIENT_REF_PARAM}=ref-1"
+        assert url == f"https://app.invalid/twilio/status?{CLIENT_REF_PARAM}=ref-1"
 
     def test_keeps_other_parameters_in_order(self) -> None:
-        url = with_client_ref("https://app.test/cb?secret=s3&tenant=7", "ref-1")
+        url = with_client_ref("https://app.invalid/cb?secret=s3&tenant=7", "ref-1")
 
         assert parse_qsl(urlsplit(url).query) == [
             ("secret", "s3"),
@@ -63,12 +63,12 @@ class TestWithClientRef:
         ]
 
     def test_replaces_an_existing_value(self) -> None:
-        url = with_client_ref(f"https://app.test/cb?{CLIENT_REF_PARAM}=old", "new")
+        url = with_client_ref(f"https://app.invalid/cb?{CLIENT_REF_PARAM}=old", "new")
 
         assert parse_qsl(urlsplit(url).query) == [(CLIENT_REF_PARAM, "new")]
 
     def test_encodes_special_characters(self) -> None:
-        url = with_client_ref("https://app.test/cb", "buyurtma 42/ä&x=1")
+        url = with_client_ref("https://app.invalid/cb", "buyurtma 42/ä&x=1")
 
         assert "&x=1" not in url
         assert dict(parse_qsl(urlsplit(url).query))[CLIENT_REF_PARAM] == "buyurtma 42/ä&x=1"

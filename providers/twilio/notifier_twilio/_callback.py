@@ -2,8 +2,8 @@
 
 Twilio POSTs a form-encoded request to the message's StatusCallback URL on
 every status change after the first. The request is signed (see
-``_signature``), so the receiver must know the exact URL Twilio requested;
-behind a proxy that rewrites the scheme, host or port, rebuild the public URL
+``_signature``), so the receiver must know the exact URL Twilio requested.
+Behind a proxy that rewrites the scheme, host or port, rebuild the public URL
 before calling the parser. The ``notifier_client_ref`` query parameter that
 ``TwilioProvider`` adds when sending gives the report its ``client_ref``.
 """
@@ -35,7 +35,7 @@ __all__ = ["parse_status_callback"]
 logger = logging.getLogger("notifier.twilio")
 
 _FORM_TYPE = "application/x-www-form-urlencoded"
-_MAX_BODY = 64 * 1024  # bytes; a status callback is well under 2 KB
+_MAX_BODY = 64 * 1024  # bytes, far above the size of any status callback
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:

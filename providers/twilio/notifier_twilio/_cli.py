@@ -46,10 +46,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--fail-rate",
         type=float,
         default=0.0,
-        help="share of API requests answered 503, from 0.0 to 1.0 (default 0.0)",
+        help="share of API requests that get a 503 response, from 0.0 to 1.0 (default 0.0)",
     )
     simulator.add_argument(
-        "--latency", type=float, default=0.0, help="seconds before each API answer (default 0.0)"
+        "--latency", type=float, default=0.0, help="seconds before each API response (default 0.0)"
     )
     simulator.add_argument("--seed", type=int, default=None, help="seed for random faults")
     simulator.set_defaults(handler=_run_simulator)

@@ -1,6 +1,6 @@
 """Twilio REST error responses and the library errors they become.
 
-Twilio answers a failed request with a JSON body such as::
+Twilio responds to a failed request with a JSON body such as::
 
     {"code": 21211, "message": "The 'To' number +15005550001 is not a valid phone number.",
      "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}
@@ -61,12 +61,12 @@ class TwilioInvalidRecipient(InvalidMessage, RejectedError):
     It is an ``InvalidMessage``, because the number the caller passed is at
     fault and no other provider will do better, and a ``RejectedError``,
     because Twilio made the decision after the request was sent and the
-    error carries the HTTP status and Twilio's redacted answer.
+    error carries the HTTP status and Twilio's redacted response.
     """
 
 
 class ErrorKind(Enum):
-    """What a Twilio error means for the caller."""
+    """The consequence of a Twilio error for the caller."""
 
     AUTHENTICATION = "authentication"  # credentials or account state
     INVALID_RECIPIENT = "invalid_recipient"  # the caller's "To" number
@@ -110,7 +110,7 @@ _CODES: dict[int, _CodeInfo] = {
     20429: _CodeInfo(
         ErrorKind.RATE_LIMITED,
         "too many concurrent requests",
-        "send fewer requests at once; a request answered 429 was not processed",
+        "send fewer requests at once; a request rejected with 429 was not processed",
     ),
     20500: _CodeInfo(ErrorKind.UNAVAILABLE, "Twilio internal error", "try again later"),
     20503: _CodeInfo(ErrorKind.UNAVAILABLE, "Twilio service unavailable", "try again later"),
@@ -261,7 +261,7 @@ def redact(text: str) -> str:
 
 
 def _remove(text: str, sensitive: Iterable[str]) -> str:
-    # Longest first, so a text that contains another is removed whole.
+    # Remove the longest text first, so a text that contains another is removed whole.
     for value in sorted((value for value in sensitive if value), key=len, reverse=True):
         text = text.replace(value, "[redacted]")
     return text
@@ -322,8 +322,8 @@ def error_for_response(
 ) -> ProviderError:
     """Build the library error for a Twilio error response.
 
-    ``operation`` completes "Twilio refused to …", for example
-    ``"send the message to +998*****0001"``; numbers in it must be masked.
+    ``operation`` completes "Twilio rejected the request to …", for example
+    ``"send the message to +998*****0001"``. Numbers in it must be masked.
     The Twilio error code, when the body has one, is stored on the error
     and read back with ``twilio_error_code()``. Each text in ``sensitive``
     (the message body, for one) is removed from the summary.
@@ -332,10 +332,10 @@ def error_for_response(
     kind = classify(status_code, body.code)
     info = _CODES.get(body.code) if body.code is not None else None
     summary = _summary(body, content, sensitive)
-    what = info.summary if info else f"HTTP {status_code}"
+    meaning = info.summary if info else f"HTTP {status_code}"
     code_text = f"error {body.code}" if body.code is not None else f"HTTP {status_code}"
     fix = info.fix if info else _default_fix(kind)
-    text = f"Twilio refused to {operation}: {code_text} ({what}); {fix}."
+    text = f"Twilio rejected the request to {operation}: {code_text} ({meaning}); {fix}."
     error: ProviderError
     if kind is ErrorKind.RATE_LIMITED:
         error = RateLimitedError(

@@ -103,7 +103,7 @@ def _check_http_url(value: str, *, source: str) -> str:
     if url.scheme not in ("http", "https") or not url.host:
         raise ConfigurationError(
             f"{source} must be an absolute http(s) URL that Twilio can reach, "
-            f"such as 'https://example.com/twilio/status'; got a value with scheme "
+            f"such as 'https://<your host>/twilio/status'; got a value with scheme "
             f"{url.scheme or 'none'!r}."
         )
     return value
@@ -141,10 +141,10 @@ class TwilioProvider(HttpProvider):
     Each ``send()`` creates one Message resource with ``To``, ``Body``, the
     sender (``From``, or the Messaging Service that picks one) and, when a
     status callback URL is configured, ``StatusCallback``. Twilio has no
-    field for the caller's id of a message and no idempotency key, so
+    field for the caller's id of a message and no idempotency key. So
     ``Sms.client_ref`` travels only as the ``notifier_client_ref`` query
-    parameter of the StatusCallback URL, and a send that timed out is never
-    sent again automatically: it raises ``DeliveryUnknown``.
+    parameter of the StatusCallback URL, and a send that timed out raises
+    ``DeliveryUnknown`` and is never sent again automatically.
 
     Args:
         account_sid: the Account SID, ``AC`` and 32 hex digits.
@@ -350,7 +350,7 @@ class TwilioProvider(HttpProvider):
         return form
 
     async def send(self, message: Sms) -> SendResult:
-        """Create one Message resource and return Twilio's answer.
+        """Create one Message resource and return the result Twilio responded with.
 
         Raises:
             ConfigurationError: no sender is configured, or ``Sms.sender`` is
@@ -358,7 +358,7 @@ class TwilioProvider(HttpProvider):
             InvalidMessage: the body is longer than 1600 UTF-16 code units,
                 or ``Sms.callback_url`` is not an http(s) URL.
             TwilioInvalidRecipient: Twilio rejected the number (21211, 21614).
-            RejectedError: Twilio refused the message (21610, 21408, ...).
+            RejectedError: Twilio rejected the message (21610, 21408, ...).
             AuthenticationError, RateLimitedError, ProviderUnavailable,
             DeliveryUnknown, NotifierClosed: see ``HttpProvider``.
         """

@@ -1,9 +1,10 @@
 """Compute and check the ``X-Twilio-Signature`` of webhook requests.
 
 Twilio signs each webhook request with HMAC-SHA1, keyed by the account's auth
-token, over one string: the full URL it requested (scheme, host, path and
-query) followed by every POST parameter, sorted by name, written as name and
-value with no separator. The base64 digest travels in ``X-Twilio-Signature``.
+token. The signed string is the full URL it requested (scheme, host, path and
+query) followed by every POST parameter, sorted by name and written as name
+and value with no separator. The base64 digest travels in
+``X-Twilio-Signature``.
 
 Twilio's own helper libraries accept a signature computed over the URL with or
 without an explicit default port (``:443`` for https, ``:80`` for http),
@@ -78,7 +79,7 @@ def _url_variants(url: str) -> list[str]:
 
 
 def signature_matches(auth_token: str, url: str, params: FormParams, signature: str) -> bool:
-    """Whether ``signature`` is Twilio's signature of ``url`` and ``params``.
+    """Return whether ``signature`` is Twilio's signature of ``url`` and ``params``.
 
     The comparison takes the same time wherever the first difference is, so
     a caller cannot learn the expected signature byte by byte.

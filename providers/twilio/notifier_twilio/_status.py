@@ -2,10 +2,10 @@
 
 Twilio's Message resource (API version 2010-04-01) has one ``status`` field
 for the whole life of a message. An outbound message created without a
-Messaging Service starts ``queued``; with a Messaging Service it starts
-``accepted`` (or ``scheduled`` when sent later), then moves through
-``queued``, ``sending`` and ``sent`` to a final ``delivered``,
-``undelivered`` or ``failed``. ``read`` follows ``delivered`` on channels
+Messaging Service starts ``queued``. With a Messaging Service it starts
+``accepted`` (or ``scheduled`` when sent later) and then becomes ``queued``.
+From there it moves through ``sending`` and ``sent`` to a final
+``delivered``, ``undelivered`` or ``failed``. ``read`` follows ``delivered`` on channels
 with read receipts, and ``canceled`` ends a scheduled message that was
 cancelled. ``receiving`` and ``received`` belong to inbound messages.
 """
@@ -28,7 +28,7 @@ class TwilioStatus(str, Enum):
     """The values of a Twilio Message resource's ``status``."""
 
     ACCEPTED = "accepted"  # a Messaging Service accepted it and will pick a sender
-    SCHEDULED = "scheduled"  # a Messaging Service holds it until its send time
+    SCHEDULED = "scheduled"  # a Messaging Service keeps it until its send time
     QUEUED = "queued"  # waiting in Twilio's queue for its sender
     SENDING = "sending"  # being handed to the carrier
     SENT = "sent"  # the carrier accepted it; no handset receipt yet
@@ -69,7 +69,7 @@ _DELIVERY_STATUS = {
     TwilioStatus.READ: DeliveryStatus.DELIVERED,
     TwilioStatus.UNDELIVERED: DeliveryStatus.UNDELIVERED,
     # "failed" means Twilio itself did not pass the message on (filtered,
-    # blocked, queue overflow, account problems): the provider refused it.
+    # blocked, queue overflow, account problems), so the provider rejected it.
     TwilioStatus.FAILED: DeliveryStatus.REJECTED,
     # Cancelled by the account before sending: final and never delivered.
     TwilioStatus.CANCELED: DeliveryStatus.REJECTED,
@@ -100,7 +100,7 @@ def delivery_status_for(status: str, error_code: str | None = None) -> DeliveryS
 
     ``undelivered`` or ``failed`` with error 30036 (validity period expired)
     becomes ``EXPIRED``. ``partially_delivered``, the inbound statuses and
-    unknown words become ``UNKNOWN``, because no rule says whether a later
+    unknown words become ``UNKNOWN``, because Twilio documents no rule on whether a later
     report will follow them.
     """
     parsed = _parse(status)

@@ -1,8 +1,8 @@
 """The Twilio wire format: request forms, the Message resource, status callbacks.
 
 Twilio's REST API version 2010-04-01 takes form-encoded requests with
-CamelCase field names (``To``, ``From``, ``Body``) and, with the ``.json``
-suffix on the path, answers JSON with snake_case names (``sid``,
+CamelCase field names (``To``, ``From``, ``Body``). With the ``.json`` suffix
+on the path, it responds with JSON in snake_case (``sid``,
 ``num_segments``). Numbers inside the resource are strings (``"num_segments":
 "1"``) and dates are RFC 2822 (``"Thu, 24 Aug 2023 05:01:45 +0000"``).
 """
@@ -74,12 +74,12 @@ def message_path(account_sid: str, message_sid: str) -> str:
 
 
 def is_account_sid(value: str) -> bool:
-    """Whether ``value`` has the form of an Account SID: ``AC`` and 32 hex digits."""
+    """Return whether ``value`` is an Account SID: ``AC`` and 32 hex digits."""
     return bool(_ACCOUNT_SID.match(value))
 
 
 def is_message_sid(value: str) -> bool:
-    """Whether ``value`` has the form of a Message SID: ``SM`` or ``MM`` and 32 hex digits."""
+    """Return whether ``value`` is a Message SID: ``SM`` or ``MM`` and 32 hex digits."""
     return bool(_MESSAGE_SID.match(value))
 
 

@@ -3,7 +3,7 @@
 ``TwilioSimulator`` serves the endpoints ``TwilioProvider`` uses on a free
 loopback port, with the same authentication, validation, error codes and
 status callbacks as Twilio, plus injectable faults: random or scripted 5xx
-and 429 answers, latency and dropped connections. It sends status callbacks
+and 429 responses, latency and dropped connections. It sends status callbacks
 only to loopback hosts.
 """
 

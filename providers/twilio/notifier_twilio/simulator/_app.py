@@ -115,7 +115,7 @@ class SimulatorCore:
     # --- Authentication ---
 
     def authenticate(self, request: Request, account_in_path: str) -> Response | None:
-        """Return a 401 answer for missing or wrong credentials, else ``None``."""
+        """Return a 401 response for missing or wrong credentials, else ``None``."""
         config = self.config
         challenge = {"WWW-Authenticate": 'Basic realm="Twilio API"'}
         username, password = _basic_credentials(request.headers.get("authorization"))
@@ -281,9 +281,9 @@ def _is_http_url(value: str) -> bool:
 
 
 class _FaultLayer:
-    """ASGI wrapper that counts requests, injects faults and delays answers.
+    """ASGI wrapper that counts requests, injects faults and delays responses.
 
-    It wraps the Starlette app from outside, so it sees the server's own
+    It wraps the Starlette app from outside, so it receives the server's own
     ``send`` callable, which a dropped connection needs.
     """
 
@@ -307,18 +307,18 @@ class _FaultLayer:
             return
         if fault is not None and fault.kind == "status":
             core.stats.increment("faults")
-            await self._answer_fault(fault, scope, receive, send, path)
+            await self._respond_with_fault(fault, scope, receive, send, path)
             return
 
         delayed_send = _delaying(send, core.faults.latency(config))
         if fault is not None and fault.kind == "drop":
-            # Process the request in full, then drop the connection instead of answering.
+            # Process the request in full, then drop the connection instead of responding.
             await self._app(scope, receive, _swallow)
             await _drop(send, core.stats, path)
             return
         await self._app(scope, receive, delayed_send)
 
-    async def _answer_fault(
+    async def _respond_with_fault(
         self, fault: Fault, scope: Scope, receive: Receive, send: Send, path: str
     ) -> None:
         code = fault.code or {429: 20429, 500: 20500}.get(fault.status, 20503)
@@ -348,22 +348,22 @@ def _delaying(send: Send, seconds: float) -> Send:
 
 
 async def _swallow(message: Message) -> None:
-    del message  # the answer of a request whose connection is dropped is never sent
+    del message  # the response of a request whose connection is dropped is never sent
 
 
 async def _drop(send: Send, stats: SimulatorStats, path: str) -> None:
     stats.increment("drops")
     logger.info("Dropped the connection of a request to %s", path)
     # NOTE: uvicorn exposes no public way to close a connection from an ASGI
-    # app; its h11 request cycle, the owner of ``send``, holds the transport.
+    # app. Its h11 request cycle, the owner of ``send``, keeps the transport.
     transport = getattr(getattr(send, "__self__", None), "transport", None)
     if transport is None:
-        # In-process (httpx.ASGITransport): fail the request the way a client
-        # sees a dropped connection.
+        # In-process (httpx.ASGITransport): fail the request with the error a
+        # client gets for a dropped connection.
         raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
     transport.abort()
     # Let uvicorn notice the lost connection before the app returns, so it
-    # does not try to answer 500 on a closed socket.
+    # does not try to send a 500 response on a closed socket.
     for _ in range(3):
         await asyncio.sleep(0)
 

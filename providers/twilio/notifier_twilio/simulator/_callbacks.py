@@ -24,7 +24,7 @@ logger = logging.getLogger("notifier.twilio.simulator")
 
 
 def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` is http(s) and names ``localhost`` or a loopback IP address."""
+    """Return whether ``url`` is http(s) and names ``localhost`` or a loopback IP address."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -51,17 +51,19 @@ def public_part(url: str) -> str:
 
 @dataclass(frozen=True)
 class CallbackRecord:
-    """One status callback the simulator sent, refused or failed to deliver."""
+    """One status callback the simulator sent, failed to deliver, or refused to send."""
 
     url: str
     params: tuple[tuple[str, str], ...]
     signature: str | None
-    status_code: int | None  # the receiver's answer; None when refused or on a network error
+    status_code: (
+        int | None
+    )  # the receiver's response status; None when refused or on a network error
     outcome: str  # "sent", "failed" or "refused"
 
 
 class CallbackSender:
-    """Posts status callbacks the way Twilio does: form-encoded and signed."""
+    """Sender of status callbacks in Twilio's format: form-encoded and signed."""
 
     def __init__(self, stats: SimulatorStats) -> None:
         self._stats = stats
@@ -117,7 +119,7 @@ class CallbackSender:
         url = change.callback_url or ""
         if not is_loopback_url(url):
             logger.warning(
-                "Refused status callback for %s to %s: the simulator only calls loopback hosts",
+                "Did not send status callback for %s to %s: only loopback hosts are allowed",
                 change.sid,
                 public_part(url),
             )
@@ -147,7 +149,7 @@ class CallbackSender:
 
         outcome = "sent" if response.is_success else "failed"
         logger.info(
-            "Status callback %s for %s (to %s) to %s answered %d",
+            "Status callback %s for %s (to %s) to %s: HTTP %d",
             change.status,
             change.sid,
             mask_phone(to),

@@ -1,6 +1,6 @@
 """Settings of the Twilio simulator.
 
-Behaviour that Twilio documents is fixed; behaviour it does not document is a
+Behaviour that Twilio documents is fixed. Behaviour it does not document is a
 setting here, and its docstring starts with "Guess:" so tests can flip it.
 """
 
@@ -63,8 +63,8 @@ MAGIC_RECIPIENT_ERRORS: Mapping[str, int] = MappingProxyType(
 )
 """Recipients whose create request fails at once, with the Twilio error code.
 
-These are the "magic" recipient numbers that Twilio's test credentials
-answer with the same errors.
+Twilio's test credentials respond to these "magic" recipient numbers with
+the same errors.
 """
 
 MAGIC_SENDER_ERRORS: Mapping[str, int] = MappingProxyType(
@@ -158,7 +158,7 @@ class SimulatorConfig:
     currency: str = "USD"
     account_mismatch_status: int = 401
     """Guess: the status for valid credentials used on another account's path
-    (answered with error 20003)."""
+    (the response carries error 20003)."""
 
     # --- Message progress and status callbacks ---
     auto_progress: bool = True
@@ -184,12 +184,12 @@ class SimulatorConfig:
     seed: int | None = None
     """Seed of the random generator behind ``fail_rate``, ``rate_limit_rate`` and ``drop_rate``."""
     fail_rate: float = 0.0
-    """Share of API requests answered with ``fail_status``."""
+    """Share of API requests that get ``fail_status`` as the response."""
     fail_status: int = 503
     fail_retry_after: float | str | None = None
     """``Retry-After`` sent with random failures; ``None`` sends no header."""
     rate_limit_rate: float = 0.0
-    """Share of API requests answered 429 with error 20429."""
+    """Share of API requests that get 429 with error 20429 as the response."""
     rate_limit_retry_after: float | str | None = 1
     """Guess: ``Retry-After`` sent with a 429; Twilio does not document that it sends one."""
     latency: float | tuple[float, float] = 0.0

@@ -13,14 +13,14 @@ from ._config import SimulatorConfig
 __all__ = ["Fault", "FaultPlan", "Operation"]
 
 Operation = Literal["create", "fetch", "account", "any"]
-"""Which API requests a scripted fault applies to."""
+"""The kind of API request a scripted fault applies to; ``"any"`` means every kind."""
 
 
 @dataclass(frozen=True)
 class Fault:
-    """What to do to one request instead of answering it normally.
+    """A fault applied to one request in place of its normal response.
 
-    ``kind`` is ``"status"`` (answer ``status`` with Twilio error ``code``
+    ``kind`` is ``"status"`` (respond with ``status``, Twilio error ``code``
     and an optional ``Retry-After``) or ``"drop"`` (close the connection
     without a response, before or after the request is processed).
     """
@@ -40,7 +40,7 @@ class _Scripted:
 
 
 class FaultPlan:
-    """Decides, request by request, which fault applies; safe to use from any thread.
+    """The fault decisions for each request, safe to use from any thread.
 
     Scripted faults (``fail_next``, ``drop_next``) apply first, in the order
     they were added; random faults from the configuration apply after them.
@@ -66,7 +66,7 @@ class FaultPlan:
             self._scripted.clear()
 
     def take(self, operation: Operation, config: SimulatorConfig) -> Fault | None:
-        """Return the fault for one request of ``operation``, or ``None`` to answer it."""
+        """Return the fault for one request of ``operation``, or ``None`` to process it normally."""
         with self._lock:
             for entry in self._scripted:
                 if entry.operation in ("any", operation):

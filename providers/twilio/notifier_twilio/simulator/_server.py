@@ -61,14 +61,14 @@ class TwilioSimulator:
             )
 
     It checks HTTP basic credentials (the account SID with its auth token,
-    or the API key pair), validates ``To``, ``From``, ``MessagingServiceSid``,
-    ``Body`` and ``StatusCallback`` the way Twilio does, and moves each
-    message from ``queued`` (``accepted`` with a Messaging Service) through
-    ``sending`` and ``sent`` to its final status, every ``step_delay``
-    seconds or on ``advance()``. Each change after the first is reported to
-    the message's StatusCallback URL with a valid ``X-Twilio-Signature``,
-    but only when that URL names a loopback host; others are refused and
-    logged.
+    or the API key pair). It validates ``To``, ``From``,
+    ``MessagingServiceSid``, ``Body`` and ``StatusCallback`` the way Twilio
+    does. Each message moves from ``queued`` (``accepted`` with a Messaging
+    Service) through ``sending`` and ``sent`` to its final status, every
+    ``step_delay`` seconds or on ``advance()``. Each change after the first
+    is posted to the message's StatusCallback URL with a valid
+    ``X-Twilio-Signature``, but only when that URL names a loopback host.
+    Callbacks to other hosts are not sent, and are counted and logged.
 
     Options are the fields of ``SimulatorConfig``; ``configure()`` changes
     them while it runs. ``app`` is the ASGI application for in-process use
@@ -153,7 +153,7 @@ class TwilioSimulator:
 
     @property
     def callbacks(self) -> list[CallbackRecord]:
-        """Every status callback sent, failed or refused, in order."""
+        """Every status callback sent, failed or not sent (non-loopback host), in order."""
         return self._core.callbacks.records
 
     @property
@@ -187,7 +187,7 @@ class TwilioSimulator:
         retry_after: float | str | None = None,
         operation: Operation = "any",
     ) -> None:
-        """Answer the next ``times`` API requests with ``status`` and Twilio error ``code``.
+        """Respond to the next ``times`` API requests with ``status`` and Twilio error ``code``.
 
         ``code`` defaults to 20429 for 429, 20500 for 500 and 20503 for
         other statuses. ``retry_after`` adds a ``Retry-After`` header
@@ -202,10 +202,10 @@ class TwilioSimulator:
     def drop_next(
         self, times: int = 1, *, after_processing: bool = False, operation: Operation = "any"
     ) -> None:
-        """Close the connection of the next ``times`` API requests without an answer.
+        """Close the connection of the next ``times`` API requests without a response.
 
         With ``after_processing=True`` the request is carried out first (a
-        message is created), as when a network failure loses the answer.
+        message is created), as when a network failure loses the response.
         """
         fault = Fault("drop", after_processing=after_processing)
         self._core.faults.add(fault, times, operation)
@@ -215,7 +215,7 @@ class TwilioSimulator:
     async def aadvance(self, sid: str | None = None) -> list[StatusChange]:
         """Move one message, or every pending one, one status forward and send the callbacks.
 
-        Returns the changes made. The callbacks have been answered (or have
+        Returns the changes made. Every callback has its response (or has
         failed) when it returns.
         """
         changes = self._core.store.step(sid, self._core.step_delay())
@@ -232,9 +232,9 @@ class TwilioSimulator:
     def advance(self, sid: str | None = None) -> list[StatusChange]:
         """Blocking form of ``aadvance()`` for synchronous tests.
 
-        From a coroutine, await ``aadvance()`` instead: this call blocks the
-        calling event loop until the callbacks are answered, so a receiver
-        served by that loop would never answer.
+        From a coroutine, await ``aadvance()`` instead. This call blocks the
+        calling event loop until the callbacks get their responses, so a
+        receiver served by that loop would never respond.
         """
         return self._run(self.aadvance(sid))
 
@@ -280,7 +280,7 @@ class TwilioSimulator:
             raise RuntimeError("The simulator is already running.")
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         # IPPROTO_TCP: asyncio turns on TCP_NODELAY only for sockets created with it, and
-        # without it each answer waits about 40 ms for a delayed ACK.
+        # without it each response waits about 40 ms for a delayed ACK.
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self._host, self._requested_port))

@@ -24,14 +24,14 @@ class SimulatorStats:
     """Counters of what the simulator saw and did since start or ``reset()``.
 
     Attributes (each an ``int``):
-        sends: messages accepted (answered 201).
-        rejected_sends: create requests answered with a Twilio error code
+        sends: messages accepted (response 201).
+        rejected_sends: create requests rejected with a Twilio error code
             (validation, magic numbers, unknown sender or service).
         fetches: Message resources returned by ``GET …/Messages/{Sid}.json``.
-        auth_failures: requests answered 401 for missing or wrong credentials.
-        faults: requests answered with an injected error status (5xx, 429).
+        auth_failures: requests rejected with 401 for missing or wrong credentials.
+        faults: requests that got an injected error status (5xx, 429).
         drops: connections closed without a response.
-        callbacks_sent: status callbacks the receiver answered with 2xx.
+        callbacks_sent: status callbacks the receiver accepted with a 2xx response.
         callbacks_failed: callbacks that failed (error status or network error).
         callbacks_refused: callbacks not sent because the host is not loopback.
     """
@@ -67,7 +67,7 @@ class SimulatorStats:
             self._requests.clear()
 
     def snapshot(self) -> dict[str, int]:
-        """Every counter by name, read at one moment."""
+        """Return every counter by name, read at one moment."""
         with self._lock:
             return {name: self._counts[name] for name in _COUNTERS}
 

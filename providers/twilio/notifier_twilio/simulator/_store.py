@@ -60,7 +60,7 @@ class SimulatedMessage:
         return not self.remaining
 
     def resource(self) -> dict[str, Any]:
-        """Return the Message resource as Twilio's JSON answer has it."""
+        """Return the Message resource as the JSON object Twilio responds with."""
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}"
         return {
             "account_sid": self.account_sid,

@@ -82,8 +82,12 @@ class Plan:
     batch_concurrencies: tuple[int, ...] = (1, 4)
     churn_ttl: float = 20.0  # token lifetime of the churn simulators
     churn_duration: float = 90.0
-    churn_rate: float = 50.0  # sends per second per client
-    churn_concurrency: int = 10
+    churn_rate: float = 100.0  # sends per second per client
+    churn_concurrency: int = 30
+    # Delay of every churn answer, as a network round trip to Eskiz would add:
+    # at churn_rate it keeps about rate * latency = 10 requests in flight per
+    # client when a token expires.
+    churn_latency: float = 0.1
 
 
 FULL = Plan()
@@ -229,7 +233,8 @@ def _run_churn(
     time_limit = plan.churn_duration + 30.0
     endpoints = {
         setup: simulators.start_simulator(
-            f"churn:{setup}", {**_SIMULATOR_OPTIONS, "token_ttl": plan.churn_ttl}
+            f"churn:{setup}",
+            {**_SIMULATOR_OPTIONS, "token_ttl": plan.churn_ttl, "latency": plan.churn_latency},
         )
         for setup in setups
     }

@@ -20,7 +20,7 @@ from typing import Any
 
 from typing_extensions import Self
 
-__all__ = ["SimulatorEndpoint", "SimulatorProcess"]
+__all__ = ["LoopbackSimulator", "SimulatorEndpoint", "SimulatorProcess"]
 
 _START_TIMEOUT = 60.0  # seconds for the child to import, bind and answer
 _REPLY_TIMEOUT = 30.0  # seconds for one command
@@ -44,12 +44,13 @@ def _loopback_socket() -> socket.socket:
     return sock
 
 
-class _ServedSimulator:
-    """Child side: one ``EskizSimulator`` app under uvicorn in a thread of the child process.
+class LoopbackSimulator:
+    """One ``EskizSimulator`` app under uvicorn in a thread of the calling process.
 
-    uvicorn runs the simulator's ASGI app with the HTTP/1.1 implementation
+    The child process of ``SimulatorProcess`` runs one per named simulator.
+    uvicorn serves the simulator's ASGI app with the HTTP/1.1 implementation
     the simulator's own server uses (h11), on a socket made by
-    ``_loopback_socket``.
+    ``_loopback_socket``. ``start()`` returns the base URL and credentials.
     """
 
     def __init__(self, options: dict[str, Any]) -> None:
@@ -99,12 +100,12 @@ class _ServedSimulator:
 
 def _serve(connection: Connection, configs: dict[str, dict[str, Any]]) -> None:
     """Child process: serve one simulator per config and answer commands until "exit"."""
-    served: dict[str, _ServedSimulator] = {}
+    served: dict[str, LoopbackSimulator] = {}
 
     def start(name: str, options: dict[str, Any]) -> dict[str, str]:
         if name in served:
             raise ValueError(f"a simulator named {name!r} is already running")
-        served[name] = _ServedSimulator(options)
+        served[name] = LoopbackSimulator(options)
         return served[name].start()
 
     try:

@@ -151,9 +151,25 @@ class TestReports:
         assert [(row.status, row.packets) for row in abroad] == [("DELIVERED", 1)]
         assert local[0].month == today.strftime("%b")
 
-    async def test_monthly_totals_invalid_month(self, eskiz: EskizProvider) -> None:
-        with pytest.raises(InvalidMessage, match="month"):
-            await eskiz.totals(2025, 13)
+    @pytest.mark.parametrize(
+        ("year", "month", "fragment"),
+        [(2025, 13, "month"), (2025, 0, "month"), (25, 3, "year")],
+        ids=["month-13", "month-0", "two-digit-year"],
+    )
+    async def test_monthly_totals_invalid(
+        self, sim: EskizSimulator, eskiz: EskizProvider, year: int, month: int, fragment: str
+    ) -> None:
+        with pytest.raises(InvalidMessage, match=fragment):
+            await eskiz.totals(year, month)
+        assert sim.stats.requests == {}
+
+    async def test_dispatch_id_invalid(self, sim: EskizSimulator, eskiz: EskizProvider) -> None:
+        with pytest.raises(InvalidMessage, match="dispatch_id"):
+            await eskiz.dispatch_status(-1)
+        with pytest.raises(InvalidMessage, match="dispatch_id"):
+            async for _ in eskiz.dispatch_messages("7"):  # type: ignore[arg-type]
+                pass
+        assert sim.stats.requests == {}
 
     def test_time_format(self) -> None:
         utc = datetime(2025, 3, 1, 19, 30, tzinfo=timezone.utc)

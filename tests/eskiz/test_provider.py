@@ -25,6 +25,7 @@ from notifier import (
     RetryPolicy,
     SendStatus,
     Sms,
+    UnsupportedFeature,
 )
 from notifier._http import TransportName
 from notifier_eskiz import DEFAULT_BASE_URL, EskizProvider, EskizSettings
@@ -97,6 +98,14 @@ class TestSend:
         assert stored.international is True
         assert stored.country_code == "KZ"
         assert stored.encoding == 8  # unicode="1" because the text needs UCS-2
+
+    async def test_foreign_sender_unsupported(
+        self, sim: EskizSimulator, provider: EskizProvider
+    ) -> None:
+        with pytest.raises(UnsupportedFeature, match="sender") as caught:
+            await provider.send(Sms("+77010000011", "Salem", sender="MyShop"))
+        assert caught.value.feature == "sender"
+        assert sim.stats.requests == {}
 
     async def test_non_geographic_number_rejected(
         self, sim: EskizSimulator, provider: EskizProvider

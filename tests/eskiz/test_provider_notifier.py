@@ -8,12 +8,20 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from notifier import AsyncNotifier, AuthenticationError, Notifier, SendResult, Sms
+from notifier import (
+    AsyncNotifier,
+    AuthenticationError,
+    Notifier,
+    ProviderError,
+    SendResult,
+    Sms,
+)
 from notifier._http import TransportName
 from notifier._plugins import new_plugin_manager
 from notifier_eskiz import EskizProvider
@@ -164,6 +172,36 @@ class TestSpans:
             for span in _client_spans(spans)
         ]
         assert counts == [None, 1, 2]
+
+    @pytest.mark.parametrize(
+        ("fault", "error_type"),
+        [("503", "ProviderUnavailable"), ("timeout", "DeliveryUnknown")],
+    )
+    async def test_one_send_span_on_failure(
+        self,
+        sim: EskizSimulator,
+        make_provider: ProviderFactory,
+        spans: InMemorySpanExporter,
+        fault: str,
+        error_type: str,
+    ) -> None:
+        provider = make_provider(timeout=httpx.Timeout(5.0, read=0.3))
+        await provider.balance()
+        if fault == "503":
+            sim.fail_next(503, times=3, path=SEND_PATH)
+        else:
+            sim.delay_next(0.6, path=SEND_PATH)
+        spans.clear()
+        async with _notifier(provider) as notifier:
+            with pytest.raises(ProviderError):
+                await notifier.send(_sms(1))
+        (send_span,) = _send_spans(spans)
+        assert send_span.status.status_code is StatusCode.ERROR
+        assert send_span.attributes is not None
+        assert send_span.attributes["error.type"] == error_type
+        client_spans = _client_spans(spans)
+        assert len(client_spans) == (3 if fault == "503" else 1)
+        assert all(span.status.status_code is StatusCode.ERROR for span in client_spans)
 
     async def test_failed_login_span(
         self, make_provider: ProviderFactory, spans: InMemorySpanExporter

@@ -71,6 +71,12 @@ def _check_status_filter(status: str | None) -> None:
         )
 
 
+def _dispatch_id(value: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidMessage(f"dispatch_id must be a non-negative integer, got {value!r}.")
+    return str(value)
+
+
 def _flag(value: bool) -> str:
     return "1" if value else "0"
 
@@ -216,7 +222,7 @@ class EskizEndpoints(HttpProvider):
         """
         _check_status_filter(status)
         _check_page_size(page_size, 1000)
-        fields = {"dispatch_id": str(int(dispatch_id))}
+        fields = {"dispatch_id": _dispatch_id(dispatch_id)}
         if is_ad is not None:
             fields["is_ad"] = _flag(is_ad)
         async for message in self._paginate(
@@ -260,28 +266,31 @@ class EskizEndpoints(HttpProvider):
 
         The endpoint needs the account's user id, read once through ``user()``.
         """
+        dispatch = _dispatch_id(dispatch_id)
         user = await self.user()
         call = HttpCall(
             "POST",
             "/message/sms/get-dispatch-status",
             operation="dispatch_status",
             idempotent=True,
-            multipart={"user_id": str(user.id), "dispatch_id": str(int(dispatch_id))},
+            multipart={"user_id": str(user.id), "dispatch_id": dispatch},
         )
         response = await self._request(call)
         return self._models(StatusTotal, self._data(response, call), response, call)
 
     async def totals(self, year: int, month: int, *, is_global: bool = False) -> list[MonthlyTotal]:
         """Return the SMS parts sent in one month by status; ``is_global`` for abroad."""
-        if not 1 <= month <= 12:
-            raise InvalidMessage(f"month must be 1 to 12, got {month!r}.")
+        if isinstance(month, bool) or not isinstance(month, int) or not 1 <= month <= 12:
+            raise InvalidMessage(f"month must be an integer from 1 to 12, got {month!r}.")
+        if isinstance(year, bool) or not isinstance(year, int) or not 2000 <= year <= 9999:
+            raise InvalidMessage(f"year must be a four-digit integer, got {year!r}.")
         call = HttpCall(
             "POST",
             "/user/totals",
             operation="totals",
             idempotent=True,
             # The only endpoint documented with a urlencoded body.
-            form={"year": str(int(year)), "month": str(int(month)), "is_global": _flag(is_global)},
+            form={"year": str(year), "month": str(month), "is_global": _flag(is_global)},
         )
         response = await self._request(call)
         return self._models(MonthlyTotal, self._data(response, call), response, call)

@@ -330,6 +330,8 @@ class EskizProvider(EskizEndpoints):
 
         Raises:
             InvalidMessage: the number's country cannot be determined.
+            UnsupportedFeature: ``message.sender`` is set for a number outside
+                Uzbekistan, where Eskiz has no sender field.
             RejectedError: Eskiz refused the text (moderation, trial-account
                 texts), the sender name, or the balance is too low.
             DeliveryUnknown: the request may have been processed; see
@@ -393,6 +395,14 @@ class EskizProvider(EskizEndpoints):
                 f"Cannot tell the country of {message.masked_to}, which Eskiz needs for "
                 "an international send; check the country code."
             )
+        if message.sender is not None and message.sender != self.sender:
+            raise UnsupportedFeature(
+                f"Eskiz cannot set the sender name {message.sender!r} for {message.masked_to}: "
+                "send-global has no sender field. Leave Sms.sender unset for numbers outside "
+                "Uzbekistan, or route them to another provider.",
+                provider=self.name,
+                feature="sender",
+            )
         # send-global has no documented sender or user_sms_id field.
         fields = {
             "mobile_phone": digits,
@@ -430,6 +440,7 @@ class EskizProvider(EskizEndpoints):
         Raises:
             InvalidMessage: two messages share a ``client_ref``, or the
                 country of a non-Uzbek number cannot be determined.
+            UnsupportedFeature: a message outside Uzbekistan names a sender.
             AuthenticationError, NotifierClosed, ConfigurationError: the
                 whole batch cannot be sent.
         """

@@ -63,7 +63,7 @@ class CallbackReceiver:
                 if content_type.startswith("application/json"):
                     payload = json.loads(raw)
                 else:
-                    payload = dict(parse_qsl(raw))
+                    payload = dict(parse_qsl(raw, keep_blank_values=True))
                 with receiver._condition:
                     receiver.received.append(ReceivedCallback(content_type, payload))
                     receiver._condition.notify_all()
@@ -75,12 +75,14 @@ class CallbackReceiver:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval makes shutdown() return quickly.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/eskiz/callback"
+        return f"http://127.0.0.1:{self._server.server_port}/eskiz/callback"
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedCallback]:
         """Wait until ``count`` callbacks arrived; return all received so far."""

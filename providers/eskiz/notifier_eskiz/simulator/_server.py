@@ -110,16 +110,19 @@ class _ThreadServer(uvicorn.Server):
             connection.shutdown()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.config.timeout_graceful_shutdown or 0)
-        while self.server_state.connections or self.server_state.tasks:
-            if loop.time() >= deadline:
-                logger.warning(
-                    "Cancelling %d request(s) still running when the simulator stopped",
-                    len(self.server_state.tasks),
-                )
-                for task in self.server_state.tasks:
-                    task.cancel()
-                break
+        # uvicorn signals no event when its last connection closes, so poll.
+        while self.server_state.connections and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
+        # What still runs now either lost its client (an answer held back by
+        # delay_next() whose client timed out) or overran the grace period.
+        if self.server_state.tasks:
+            logger.debug(
+                "Cancelling %d request(s) still running when the simulator stopped",
+                len(self.server_state.tasks),
+            )
+            for task in list(self.server_state.tasks):
+                task.cancel()
+            await asyncio.gather(*self.server_state.tasks, return_exceptions=True)
         for server in self.servers:
             await server.wait_closed()
         await self.lifespan.shutdown()

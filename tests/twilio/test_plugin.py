@@ -61,7 +61,7 @@ class TestCommands:
         code = main(["twilio", "status", "SM" + "0" * 32])
 
         assert code == 1
-        assert "20404" in capsys.readouterr().err
+        assert "MessageNotFound" in capsys.readouterr().err
 
     def test_check_uses_credentials(
         self, twilio_env: TwilioSimulator, capsys: pytest.CaptureFixture[str]

@@ -36,6 +36,7 @@ from notifier._http import TransportName
 from notifier._plugins import new_plugin_manager
 from notifier_twilio import (
     CLIENT_REF_PARAM,
+    MessageNotFound,
     TwilioInvalidRecipient,
     TwilioProvider,
     twilio_error_code,
@@ -90,6 +91,7 @@ class TestSend:
         assert result.segments == 1
         assert result.encoding is Encoding.GSM7
         assert result.raw["sid"] == result.message_id
+        assert result.elapsed > 0
         stored = sim.messages[sid_of(result)]
         assert stored.to == PHONE
         assert stored.from_ == sim.sender
@@ -499,10 +501,16 @@ class TestStatus:
         assert report.client_ref is None
 
     async def test_unknown_sid(self, sim: TwilioSimulator, provider: TwilioProvider) -> None:
-        with pytest.raises(RejectedError, match="20404") as caught:
-            await provider.fetch_message("SM" + "0" * 32)
+        sid = "SM" + "0" * 32
 
+        with pytest.raises(MessageNotFound) as caught:
+            await provider.fetch_message(sid)
+
+        assert isinstance(caught.value, RejectedError)
         assert caught.value.status_code == 404
+        assert caught.value.message_id == sid
+        assert twilio_error_code(caught.value) == 20404
+        assert sid in str(caught.value)
 
     @pytest.mark.parametrize("sid", ["", "123", "SM123", "AC" + "0" * 32])
     async def test_malformed_sid(

@@ -18,7 +18,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from ._callback import parse_status_callback
-from ._error_codes import TwilioInvalidRecipient, twilio_error_code
+from ._error_codes import MessageNotFound, TwilioInvalidRecipient, twilio_error_code
 from ._provider import TwilioProvider
 from ._settings import DEFAULT_BASE_URL, TwilioSettings
 from ._signature import SIGNATURE_HEADER, compute_signature, signature_matches
@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_BODY_LENGTH",
     "SIGNATURE_HEADER",
+    "MessageNotFound",
     "MessageResource",
     "TwilioInvalidRecipient",
     "TwilioProvider",

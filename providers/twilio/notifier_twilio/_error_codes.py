@@ -36,6 +36,7 @@ from notifier import (
 
 __all__ = [
     "ErrorKind",
+    "MessageNotFound",
     "TwilioErrorBody",
     "TwilioInvalidRecipient",
     "classify",
@@ -63,6 +64,34 @@ class TwilioInvalidRecipient(InvalidMessage, RejectedError):
     because Twilio made the decision after the request was sent and the
     error carries the HTTP status and Twilio's redacted response.
     """
+
+
+class MessageNotFound(RejectedError):
+    """Twilio has no message with this SID in the account (HTTP 404, error 20404).
+
+    ``message_id`` is the SID that was looked up.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        message_id: str,
+        status_code: int | None = 404,
+        response_summary: str | None = None,
+        client_ref: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(
+            message,
+            provider=provider,
+            status_code=status_code,
+            response_summary=response_summary,
+            client_ref=client_ref,
+            attempts=attempts,
+        )
+        self.message_id = message_id
 
 
 class ErrorKind(Enum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Generator, Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -32,7 +33,14 @@ from notifier import (
 from notifier._http import HttpCall, HttpProvider, TransportName
 
 from ._callback import parse_status_callback
-from ._error_codes import error_for_response, parse_error_body, summarize
+from ._error_codes import (
+    ErrorKind,
+    MessageNotFound,
+    classify,
+    error_for_response,
+    parse_error_body,
+    summarize,
+)
 from ._settings import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, TwilioSettings, configuration_error
 from ._status import delivery_status_for, send_status_for
 from ._wire import (
@@ -363,6 +371,7 @@ class TwilioProvider(HttpProvider):
             DeliveryUnknown, NotifierClosed: see ``HttpProvider``.
         """
         self._check_open()
+        started = time.monotonic()
         form = self._create_form(message)
         call = HttpCall(
             method="POST",
@@ -405,6 +414,7 @@ class TwilioProvider(HttpProvider):
             status=status,
             segments=segments.parts,
             encoding=segments.encoding,
+            elapsed=time.monotonic() - started,
             raw=data if isinstance(data, Mapping) else {},
         )
 
@@ -428,7 +438,7 @@ class TwilioProvider(HttpProvider):
 
         Raises:
             InvalidMessage: ``message_sid`` is not a Message SID.
-            RejectedError: no such message in this account (HTTP 404).
+            MessageNotFound: no message with this SID in the account (HTTP 404).
         """
         sid = message_sid.strip()
         if not is_message_sid(sid):
@@ -567,6 +577,22 @@ class TwilioProvider(HttpProvider):
 
     def map_error_response(self, response: httpx.Response, call: HttpCall) -> ProviderError:
         """Map a Twilio error body by its code (see ``_error_codes``), else by HTTP status."""
+        body = parse_error_body(response.content)
+        if call.operation == "fetch" and classify(response.status_code, body.code) is (
+            ErrorKind.NOT_FOUND
+        ):
+            sid = call.path.rsplit("/", 1)[-1].removesuffix(".json")
+            error = MessageNotFound(
+                f"Twilio has no message {sid} in this account (HTTP {response.status_code}); "
+                "check the SID and that TWILIO_ACCOUNT_SID is the account that sent it.",
+                provider=self.name,
+                message_id=sid,
+                status_code=response.status_code,
+                response_summary=summarize(response.content, call.sensitive),
+                client_ref=call.client_ref,
+            )
+            error.twilio_code = body.code  # type: ignore[attr-defined]
+            return error
         if call.operation == "send":
             masked = _current_recipient.get()
             operation = f"send the message to {masked}" if masked else "send the message"

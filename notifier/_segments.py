@@ -45,7 +45,7 @@ _UCS2_MULTI = 67
 
 @dataclass(frozen=True)
 class SegmentInfo:
-    """How a text is encoded and split into SMS parts.
+    """The encoding of a text and its split into SMS parts.
 
     Attributes:
         encoding: GSM-7 or UCS-2.

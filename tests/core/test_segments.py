@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifier import Encoding, Sms, SegmentInfo, count_segments, split_segments
+from notifier import Encoding, SegmentInfo, Sms, count_segments, split_segments
 from notifier._segments import GSM7_BASIC, GSM7_EXTENSION
 
 GSM = Encoding.GSM7
@@ -53,7 +53,8 @@ def test_count_segments_table(text: str, encoding: Encoding, parts: int, length:
 
 
 def test_gsm_alphabet_sizes() -> None:
-    # 128 codes in the default table, minus the escape code; 9 extension characters plus page break.
+    # The default table has 128 codes including the escape code. The extension
+    # table adds 9 characters and the page break.
     assert len(GSM7_BASIC) == 127
     assert len(GSM7_EXTENSION) == 10
     assert not GSM7_BASIC & GSM7_EXTENSION

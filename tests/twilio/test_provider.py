@@ -8,6 +8,9 @@ import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -23,6 +26,7 @@ from notifier import (
     DeliveryUnknown,
     Encoding,
     InvalidMessage,
+    Notifier,
     NotifierClosed,
     ProviderUnavailable,
     RateLimitedError,
@@ -43,7 +47,7 @@ from notifier_twilio import (
 )
 from notifier_twilio.simulator import TwilioSimulator
 from tests._audit import LeakAudit, find_leaks
-from tests.twilio.support import PHONE, sms
+from tests.twilio.support import PHONE, sms, wait_until
 
 CREATE_ROUTE = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 
@@ -366,6 +370,19 @@ class TestRetries:
         assert caught.value.retry_after == 1.0
         assert caught.value.attempts == 3
 
+    async def test_429_retry_after_as_http_date(
+        self, sim: TwilioSimulator, provider: TwilioProvider
+    ) -> None:
+        when = datetime.now(timezone.utc) + timedelta(seconds=3)
+        sim.fail_next(429, retry_after=format_datetime(when, usegmt=True), operation="create")
+
+        with instant_retries() as waits:
+            await provider.send(sms(PHONE, "Salom"))
+
+        # The date has whole seconds, so up to one second of the three is cut off.
+        assert len(waits) == 1
+        assert 1.5 <= waits[0] <= 3.0
+
     async def test_400_is_not_retried(self, sim: TwilioSimulator, provider: TwilioProvider) -> None:
         with instant_retries() as waits, pytest.raises(RejectedError):
             await provider.send(sms("+15005550004", "Salom"))
@@ -548,6 +565,35 @@ class TestAccount:
 
 
 class TestLifecycle:
+    async def test_cancelled_send_ends_its_span(
+        self, sim: TwilioSimulator, provider: TwilioProvider, spans: InMemorySpanExporter
+    ) -> None:
+        sim.configure(latency=2.0)
+        task = asyncio.create_task(provider.send(sms(PHONE, "Salom")))
+        assert await asyncio.to_thread(wait_until, lambda: sim.stats.sends == 1)
+
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        [client_span] = [s for s in spans.get_finished_spans() if s.kind is SpanKind.CLIENT]
+        assert client_span.attributes is not None
+        assert client_span.attributes["error.type"] == "CancelledError"
+        # The provider stays usable after a cancelled send.
+        sim.configure(latency=0.0)
+        assert (await provider.send(sms(PHONE, "Salom"))).message_id in sim.messages
+
+    def test_blocking_notifier_from_threads(self, sim: TwilioSimulator) -> None:
+        messages = [sms(PHONE, f"Xabar {n}") for n in range(10)]
+        with (
+            Notifier(make_provider(sim), plugins=new_plugin_manager()) as notifier,
+            ThreadPoolExecutor(max_workers=5) as pool,
+        ):
+            results = list(pool.map(notifier.send, messages))
+
+        assert len({result.message_id for result in results}) == 10
+        assert sim.stats.sends == 10
+
     async def test_send_after_close(self, sim: TwilioSimulator) -> None:
         twilio = make_provider(sim)
         await twilio.aclose()

@@ -138,6 +138,7 @@ def throughput_rows(results: Results, baseline: tuple[str, int]) -> list[dict[st
                     "runs": len(good),
                     "p50_ms": measured["p50_ms"],
                     "p99_ms": measured["p99_ms"],
+                    "sent": measured["sent"],
                     "failed": measured["failed"],
                     "logins": median.counters.get("logins"),
                     "accounted": all(run.accounted for run in good),
@@ -202,13 +203,13 @@ def _throughput_table(rows: list[dict[str, Any]], baseline: tuple[str, int]) -> 
     name, concurrency = baseline
     lines = [
         f"| setup | in flight | msg/s | ratio to {name} c={concurrency} | p50 ms | p99 ms "
-        "| logins | failed | accounted |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| timed sends | failed | logins | accounted |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for row in rows:
         label = row["setup"] + (" (send_many)" if row["scenario"] == "batch" else "")
         if "error" in row:
-            lines.append(f"| {label} | {row['concurrency']} | failed: {row['error']} |||||||")
+            lines.append(f"| {label} | {row['concurrency']} | failed: {row['error']} ||||||||")
             continue
         low, high = row["spread"]
         rate = _number(row["per_second"])
@@ -217,7 +218,7 @@ def _throughput_table(rows: list[dict[str, Any]], baseline: tuple[str, int]) -> 
         ratio = f"{row['ratio']:.2f}" if "ratio" in row else "n/a"
         lines.append(
             f"| {label} | {row['concurrency']} | {rate} | {ratio} | {row['p50_ms']:.2f} "
-            f"| {row['p99_ms']:.2f} | {row['logins']} | {row['failed']} "
+            f"| {row['p99_ms']:.2f} | {row['sent']:,} | {row['failed']} | {row['logins']} "
             f"| {'yes' if row['accounted'] else 'NO'} |"
         )
     return lines
@@ -257,8 +258,10 @@ def markdown_report(results: Results, machine: dict[str, Any], baseline: tuple[s
         f"{_load(machine, 'before')} before the run, {_load(machine, 'after')} after it.",
         "",
         f"One message per request: {plan.count:,} timed sends per run after a warm-up of "
-        f"max({plan.warmup}, 2 * in flight) sends; {plan.repeats} run(s) per row, the row "
-        "shows the median run (range of all runs in brackets). `send_many` rows: "
+        f"max({plan.warmup}, 2 * in flight) sends, or fewer when the run reaches its "
+        f"{plan.time_limit:.0f} s limit; {plan.repeats} run(s) per row, the row shows the "
+        "median run (range of all runs in brackets); logins include the warm-up. "
+        "`send_many` rows: "
         f"{plan.batch_count:,} messages in batches of 500, *in flight* is the number of "
         "batch requests at once and latency is the time until a message's batch was "
         "answered.",

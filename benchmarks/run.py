@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 # Run as a script, this file's folder is on sys.path but the repository root,
@@ -54,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         default=("naive-httpx", 1),
         help="the row every ratio is relative to, as SETUP@CONCURRENCY (default: naive-httpx@1)",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help="runs per setup and concurrency, the table showing the median "
+        "(default: 3, or 1 with --quick)",
+    )
     parser.add_argument("--no-batch", action="store_true", help="skip the send_many runs")
     parser.add_argument("--no-churn", action="store_true", help="skip the token churn runs")
     parser.add_argument(
@@ -69,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown setup(s) {', '.join(unknown)}; known: {', '.join(SEND_SETUPS)}")
     plan = QUICK if args.quick else FULL
+    if args.repeats is not None:
+        if args.repeats < 1:
+            parser.error(f"--repeats must be at least 1, got {args.repeats}")
+        plan = replace(plan, repeats=args.repeats)
 
     load_before = os.getloadavg()
     results = run_benchmarks(plan, setups=setups, batch=not args.no_batch, churn=not args.no_churn)

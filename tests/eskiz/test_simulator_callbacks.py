@@ -30,7 +30,7 @@ def _tashkent(timestamp: float) -> str:
 
 
 def _manual(**options: Any) -> dict[str, Any]:
-    """Options for a simulator whose messages move only when the test says so."""
+    """Return options for a simulator whose messages move only when the test moves them."""
     return {"auto_progress": False, **options}
 
 

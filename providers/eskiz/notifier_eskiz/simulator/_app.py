@@ -1,4 +1,4 @@
-"""The Starlette application that answers like the Eskiz API."""
+"""The Starlette application that responds like the Eskiz API."""
 
 from __future__ import annotations
 
@@ -61,9 +61,9 @@ def create_app(config: SimulatorConfig | SimulatorState | None = None) -> FaultM
     Pass a ``SimulatorState`` to share it with the caller (``EskizSimulator``
     does), a ``SimulatorConfig``, or nothing for the defaults. The returned
     app exposes the state as ``app.state``. It runs under any ASGI server,
-    or in-process through ``httpx.ASGITransport``; when its lifespan runs,
-    a background task moves messages on and sends delivery callbacks, and
-    without it each request does that work before it returns.
+    or in-process through ``httpx.ASGITransport``. When its lifespan runs, a
+    background task moves messages on and sends delivery callbacks. Without
+    the lifespan, each request does that work before it returns.
     """
     if isinstance(config, SimulatorState):
         state = config
@@ -87,7 +87,7 @@ def create_app(config: SimulatorConfig | SimulatorState | None = None) -> FaultM
         return exc.response()
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        # Eskiz answers 404, not 405, for a known path called with the wrong method.
+        # Eskiz responds 404, not 405, to a known path called with the wrong method.
         return not_found_response(state.config)
 
     starlette = Starlette(

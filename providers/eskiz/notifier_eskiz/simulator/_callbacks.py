@@ -28,7 +28,7 @@ logger = logging.getLogger("notifier.eskiz.simulator")
 
 
 def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` (a name or an IP literal) is this machine's loopback interface."""
+    """Return whether ``host`` (a name or an IP literal) is this machine's loopback interface."""
     name = host.strip().strip("[]").lower()
     if name == "localhost":
         return True
@@ -75,7 +75,7 @@ def _describe_host(url: str) -> str:
 
 
 class CallbackDispatcher:
-    """Sends queued callback events, keeping the order of events per message."""
+    """Sender of queued callback events that keeps the order of events per message."""
 
     def __init__(
         self, state: SimulatorState, transport: httpx.AsyncBaseTransport | None = None
@@ -153,7 +153,7 @@ class CallbackDispatcher:
         stats = self._state.stats
         if target is None:
             logger.warning(
-                "Refused to send the %s callback of message %d: callback host %r is not a "
+                "Did not send the %s callback of message %d: callback host %r is not a "
                 "loopback address; the simulator only calls back to 127.0.0.0/8, ::1 or localhost",
                 event.status,
                 message.id,
@@ -193,7 +193,7 @@ class CallbackDispatcher:
                 return
             stats.increment("callbacks_failed")
             logger.warning(
-                "The %s callback of message %d to %s was answered HTTP %d (attempt %d of %d)",
+                "The %s callback of message %d to %s failed with HTTP %d (attempt %d of %d)",
                 event.status,
                 message.id,
                 target,

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 __all__ = ["TASHKENT", "SimulatorClock", "format_iso", "format_tashkent"]
 
 TASHKENT = timezone(timedelta(hours=5), "Asia/Tashkent")
-"""Uzbekistan time, UTC+5 all year (no daylight saving since 1992)."""
+"""Uzbekistan time: UTC+5 all year, without daylight saving time."""
 
 
 class SimulatorClock:
@@ -50,6 +50,6 @@ def format_tashkent(timestamp: float) -> str:
 
 
 def format_iso(timestamp: float) -> str:
-    """Format a timestamp the way Laravel serializes dates: UTC, microseconds, ``Z``."""
+    """Format a timestamp the way Laravel 7 and later serialize dates: UTC, microseconds, ``Z``."""
     moment = datetime.fromtimestamp(timestamp, timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -2,8 +2,8 @@
 
 Every behaviour of the real service that no source confirms is a setting
 here, with the default the simulator assumes. The docstring of each such
-field starts with "Guess:" so tests can flip it and clients can be checked
-against both answers.
+field starts with "Guess:". Tests can flip it to check a client against
+both behaviours.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
+
+from notifier import mask_phone
 
 __all__ = [
     "DEFAULT_EMAIL",
@@ -81,7 +83,7 @@ class SimulatorConfig:
     )
     """Guess: the 401 body for a malformed token, a foreign signature or no token at all."""
     bad_credentials_status: int = 401
-    """Guess: the status for a wrong e-mail or password; 400 gives the older Russian answer."""
+    """Guess: the status for a wrong e-mail or password; 400 uses the older Russian message."""
 
     # --- Request validation ---
     validation_status: int = 400
@@ -93,7 +95,7 @@ class SimulatorConfig:
     batch_limit: int = 500
     """Guess: the maximum number of messages in one ``send-batch`` request."""
     send_status_text: str = "waiting"
-    """The ``status`` of a send answer; the real service also answers ``"Waiting"``."""
+    """The ``status`` in a send response. The real service also returns ``"Waiting"``."""
     uuid_lookup_days: float = 30
     """How long ``status_by_id`` finds a message by its request UUID."""
 
@@ -159,15 +161,27 @@ class SimulatorConfig:
     """Share of login requests answered with ``login_fail_status``."""
     login_fail_status: int = 500
     not_found_style: Literal["json", "nginx"] = "json"
-    """Body of 404 answers: a JSON error, or the plain HTML page nginx serves."""
+    """Body of 404 responses: a JSON error, or the HTML page nginx serves."""
     tick_interval: float = 0.05
     """How often the background server applies due status changes and sends callbacks."""
 
     def __post_init__(self) -> None:
+        self._check_rates()
+        self._check_times()
+        self._check_account()
+        self._check_outcomes()
+
+    def _check_rates(self) -> None:
         for name in ("fail_rate", "rate_limit_rate", "drop_rate", "login_fail_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0.0 and 1.0, got {value!r}")
+        if self.batch_limit < 1:
+            raise ValueError(f"batch_limit must be at least 1, got {self.batch_limit!r}")
+        if self.callback_retries < 0:
+            raise ValueError(f"callback_retries must be >= 0, got {self.callback_retries!r}")
+
+    def _check_times(self) -> None:
         for name in ("accept_delay", "final_delay", "callback_timeout", "uuid_lookup_days"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
@@ -183,35 +197,36 @@ class SimulatorConfig:
             )
         if self.tick_interval <= 0:
             raise ValueError(f"tick_interval must be positive, got {self.tick_interval!r}")
-        if self.batch_limit < 1:
-            raise ValueError(f"batch_limit must be at least 1, got {self.batch_limit!r}")
+        low, high = self.latency_range
+        if not 0 <= low <= high:
+            raise ValueError(f"latency must be >= 0 or a (min, max) range, got {self.latency!r}")
+
+    def _check_account(self) -> None:
         if self.role not in ("user", "test"):
             raise ValueError(f"role must be 'user' or 'test', got {self.role!r}")
         if not self.nicks:
             raise ValueError("nicks must name at least one sender, e.g. ('4546',)")
-        if self.callback_retries < 0:
-            raise ValueError(f"callback_retries must be >= 0, got {self.callback_retries!r}")
+
+    def _check_outcomes(self) -> None:
+        expected = sorted(_OUTCOMES)
         if self.outcome not in _OUTCOMES:
-            raise ValueError(f"outcome must be one of {sorted(_OUTCOMES)}, got {self.outcome!r}")
+            raise ValueError(f"outcome must be one of {expected}, got {self.outcome!r}")
         for phone, outcome in self.outcome_rules.items():
             if outcome not in _OUTCOMES:
                 raise ValueError(
-                    f"outcome_rules[{phone!r}] must be one of {sorted(_OUTCOMES)}, got {outcome!r}"
+                    f"outcome_rules[{mask_phone(phone)!r}] must be one of {expected}, "
+                    f"got {outcome!r}"
                 )
-        if self.outcome_ratios is not None:
-            unknown = set(self.outcome_ratios) - _OUTCOMES
-            if unknown:
-                raise ValueError(
-                    f"outcome_ratios has unknown outcomes {sorted(unknown)}; "
-                    f"use {sorted(_OUTCOMES)}"
-                )
-            if any(weight < 0 for weight in self.outcome_ratios.values()) or not any(
-                weight > 0 for weight in self.outcome_ratios.values()
-            ):
-                raise ValueError("outcome_ratios needs weights >= 0 and at least one above 0")
-        low, high = self.latency_range
-        if not 0 <= low <= high:
-            raise ValueError(f"latency must be >= 0 or a (min, max) range, got {self.latency!r}")
+        if self.outcome_ratios is None:
+            return
+        unknown = set(self.outcome_ratios) - _OUTCOMES
+        if unknown:
+            raise ValueError(
+                f"outcome_ratios has unknown outcomes {sorted(unknown)}; use {expected}"
+            )
+        weights = list(self.outcome_ratios.values())
+        if any(weight < 0 for weight in weights) or not any(weight > 0 for weight in weights):
+            raise ValueError("outcome_ratios needs weights >= 0 and at least one above 0")
 
     @property
     def latency_range(self) -> tuple[float, float]:

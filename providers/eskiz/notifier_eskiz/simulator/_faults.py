@@ -1,4 +1,4 @@
-"""Scripted faults: the next N matching requests fail, drop or answer slowly.
+"""Scripted faults: the next N matching requests fail, drop or respond slowly.
 
 A test queues faults with ``fail_next()``, ``drop_next()`` and
 ``delay_next()``. Each incoming request takes the first queued fault of each
@@ -42,7 +42,7 @@ class ScriptedFault:
     retry_after: float | str | None = None
     body: ErrorBody | None = None
     seconds: float = 0.0
-    processed: bool = False  # for drops: handle the request first, then drop the answer
+    processed: bool = False  # for drops: handle the request first, then drop the response
 
     def matches(self, path: str) -> bool:
         return self.path is None or fnmatch.fnmatchcase(path, self.path)

@@ -1,4 +1,4 @@
-"""Request parsing, authentication and error answers shared by every endpoint."""
+"""Request parsing, authentication and error responses shared by every endpoint."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ _NGINX_PAGE = (
 
 
 class ApiError(Exception):
-    """Raised by a handler to answer with an error status and body."""
+    """Raised by a handler to respond with an error status and body."""
 
     def __init__(
         self, status: int, body: ErrorBody, headers: Mapping[str, str] | None = None
@@ -59,7 +59,7 @@ def simulator_state(request: Request) -> SimulatorState:
 def body_response(
     status: int, body: ErrorBody, headers: Mapping[str, str] | None = None
 ) -> Response:
-    """Answer with ``body``: JSON for a mapping or list, HTML or plain text for text."""
+    """Build a response with ``body``: JSON for a mapping or list, HTML or plain text for text."""
     if isinstance(body, (str, bytes)):
         text = body.decode() if isinstance(body, bytes) else body
         media_type = "text/html" if text.lstrip().startswith("<") else "text/plain"
@@ -79,7 +79,7 @@ def format_retry_after(value: float | str) -> str:
 
 
 def default_error_body(status: int, config: SimulatorConfig) -> ErrorBody:
-    """The body the simulator sends with an injected error of this status."""
+    """Return the body the simulator sends with an injected error of this status."""
     if status == 401:
         return dict(config.expired_token_body)
     if status == 404:
@@ -175,7 +175,7 @@ async def read_fields(request: Request, config: SimulatorConfig) -> dict[str, st
 
 
 def require(fields: Mapping[str, str], name: str, config: SimulatorConfig) -> str:
-    """Return a non-empty field or raise the validation error Eskiz answers."""
+    """Return a non-empty field, or raise the validation error Eskiz returns."""
     value = fields.get(name, "")
     if not value.strip():
         raise validation_error(config, f"{name} is required")
@@ -191,7 +191,7 @@ def bearer_token(request: Request) -> str | None:
 
 
 def authenticate(request: Request) -> tuple[Account, IssuedToken]:
-    """Return the account and token of a protected call, or raise the 401 Eskiz answers."""
+    """Return the account and token of a protected call, or raise the 401 Eskiz returns."""
     state = simulator_state(request)
     checked = state.tokens.check(bearer_token(request))
     if isinstance(checked, TokenProblem):

@@ -34,7 +34,7 @@ PART_STATES = {
 
 @dataclass(frozen=True)
 class StoredMessage:
-    """One message the simulator accepted, as it stands at one moment.
+    """Snapshot of one message the simulator accepted.
 
     ``to`` is digits with the country code first, as Eskiz stores it. Times
     are POSIX timestamps on the simulator clock.

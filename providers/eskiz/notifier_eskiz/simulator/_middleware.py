@@ -4,8 +4,8 @@ Faults apply in this order: the response delay (``delay_next()`` plus the
 ``latency`` setting), a dropped connection (``drop_next()``, ``drop_rate``),
 an error status (``fail_next()``, ``login_fail_rate``, ``fail_rate``,
 ``rate_limit_rate``). A delayed request is handled at once and only its
-answer waits, so a client that times out leaves a request that was
-processed, as a slow real server would.
+response waits. A client that times out therefore leaves a processed
+request behind, as with a slow real server.
 """
 
 from __future__ import annotations
@@ -52,12 +52,12 @@ def _delay_answer(send: Send, seconds: float) -> Send:
 
 
 class FaultMiddleware:
-    """Wraps the routed application; ``connections`` is filled by the background server.
+    """ASGI middleware around the routed application.
 
-    ``connections`` maps a client address to its transport, so a drop can
-    close the very connection the request came on. Without a server (for
-    example under ``httpx.ASGITransport``) a drop raises
-    ``httpx.RemoteProtocolError`` in the client instead.
+    ``connections``, filled by the background server, maps a client address
+    to its transport, so a drop can close the very connection the request
+    came on. Without a server (for example under ``httpx.ASGITransport``) a
+    drop raises ``httpx.RemoteProtocolError`` in the client instead.
     """
 
     def __init__(self, app: ASGIApp, state: SimulatorState, dispatcher: CallbackDispatcher) -> None:
@@ -88,7 +88,7 @@ class FaultMiddleware:
         if delay is not None:
             wait += delay.seconds
         if wait > 0:
-            logger.debug("Delaying the answer to %s %s by %.3f s", method, path, wait)
+            logger.debug("Delaying the response to %s %s by %.3f s", method, path, wait)
             send = _delay_answer(send, wait)
 
         drop = state.faults.take("drop", path)
@@ -141,7 +141,7 @@ class FaultMiddleware:
         if transport is None:
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
         transport.close()
-        # Wait until the server sees the closed connection; returning earlier
-        # makes it log a request that ended without a response.
+        # Wait until uvicorn has registered the closed connection. Returning
+        # earlier makes it log a request that ended without a response.
         while (await receive())["type"] != "http.disconnect":
             pass

@@ -57,7 +57,8 @@ async def templates(request: Request) -> Response:
     rows = [
         {
             "id": template.id,
-            # Eskiz fills "template" once moderation is done and leaves it empty before.
+            # NOTE: Eskiz's example shows "template" empty while in moderation; the
+            # simulator fills it once the template is approved.
             "template": template.text if template.status == approved else "",
             "original_text": template.text,
             "status": template.status,
@@ -75,12 +76,14 @@ async def check(request: Request) -> Response:
     if not isinstance(data, dict) or not isinstance(data.get("message"), str):
         raise validation_error(config, "message is required")
     text: str = data["message"]
+
     parts, encoding = encode_text(text)
     code_units = len(text.encode("utf-16-le")) // 2
     # NOTE: for GSM-7 the simulator reports septets as bytes_count; Eskiz's
     # only example is a UCS-2 text, where bytes are two per code unit.
     bytes_count = code_units * 2 if encoding == ENCODING_UCS2 else count_segments(text).length
     refusal = text_refusal(state, account, text)
+
     info = {
         "smsc": 1,
         "is_ad": False,

@@ -23,7 +23,7 @@ __all__ = ["invalidate", "login", "refresh", "user"]
 
 logger = logging.getLogger("notifier.eskiz.simulator")
 
-# Older servers answered a wrong password with 400 and this Russian text.
+# Older servers responded to a wrong password with 400 and this Russian text.
 _BAD_CREDENTIALS_RU = "Неверный email или пароль"
 _BAD_CREDENTIALS_EN = "Invalid email or password"
 

@@ -165,7 +165,7 @@ def _status_totals(messages: Iterable[StoredMessage]) -> list[dict[str, Any]]:
 def _paginate(
     request: Request, rows: list[StoredMessage], per_page: int, config: SimulatorConfig
 ) -> dict[str, Any]:
-    """A Laravel length-aware paginator with the rows under ``result``, as Eskiz sends it."""
+    """Build a Laravel length-aware paginator with the rows under ``result``, as Eskiz sends it."""
     page = max(_int_field(request.query_params.get("page"), "page", 1, config), 1)
     total = len(rows)
     last_page = max(math.ceil(total / per_page), 1)

@@ -36,7 +36,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _counts_rejections(handler: Handler) -> Handler:
-    """Count every error answer of a send endpoint in ``stats.rejected_sends``."""
+    """Count every error response of a send endpoint in ``stats.rejected_sends``."""
 
     async def counted(request: Request) -> Response:
         try:

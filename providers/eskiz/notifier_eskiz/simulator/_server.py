@@ -26,9 +26,9 @@ _STOP_TIMEOUT = 10.0  # seconds
 def bind_loopback(host: str = LOOPBACK, port: int = 0) -> socket.socket:
     """Bind a TCP socket; port 0 lets the kernel pick a free port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto must be IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY
-    # only on accepted sockets whose proto says TCP, and without it every
-    # answer waits about 40 ms for the client's delayed ACK.
+    # proto must be IPPROTO_TCP, not the default 0, because asyncio sets
+    # TCP_NODELAY only on accepted sockets whose proto is TCP. Without it each
+    # response waits about 40 ms for the client's delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -41,7 +41,10 @@ def bind_loopback(host: str = LOOPBACK, port: int = 0) -> socket.socket:
 
 
 def _tracking_protocol(app: FaultMiddleware) -> type[H11Protocol]:
-    """An h11 protocol that records each connection's transport in ``app.connections``."""
+    """Build an h11 protocol class that records each connection's transport.
+
+    The transports go into ``app.connections``, keyed by client address.
+    """
 
     class TrackingH11Protocol(H11Protocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -60,7 +63,7 @@ def _tracking_protocol(app: FaultMiddleware) -> type[H11Protocol]:
 def server_config(
     app: FaultMiddleware, *, log_level: str = "warning", access_log: bool = False
 ) -> uvicorn.Config:
-    """The uvicorn settings every simulator server uses."""
+    """Build the uvicorn settings every simulator server uses."""
     return uvicorn.Config(
         app,
         http=_tracking_protocol(app),
@@ -99,9 +102,9 @@ class _ThreadServer(uvicorn.Server):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # The same steps as uvicorn's own shutdown, which always sleeps 0.1 s
-        # after asking connections to close; polling instead makes a stop of
-        # an idle simulator take a few milliseconds.
+        # These are the steps of uvicorn's own shutdown, which always sleeps
+        # 0.1 s after asking connections to close. Polling instead lets an idle
+        # simulator stop within a few milliseconds.
         for server in self.servers:
             server.close()
         for sock in sockets or []:
@@ -113,8 +116,8 @@ class _ThreadServer(uvicorn.Server):
         # uvicorn signals no event when its last connection closes, so poll.
         while self.server_state.connections and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
-        # What still runs now either lost its client (an answer held back by
-        # delay_next() whose client timed out) or overran the grace period.
+        # A task still running now has lost its client (a response held back
+        # by delay_next() after the client timed out) or overran the grace period.
         if self.server_state.tasks:
             logger.debug(
                 "Cancelling %d request(s) still running when the simulator stopped",

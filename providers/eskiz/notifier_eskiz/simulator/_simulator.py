@@ -151,11 +151,11 @@ class EskizSimulator:
 
     @property
     def messages(self) -> list[StoredMessage]:
-        """Every accepted message, oldest first, as it stands now."""
+        """Snapshots of every accepted message as it is now, oldest first."""
         return self.state.messages()
 
     def message(self, message_id: int) -> StoredMessage:
-        """The message with this numeric id."""
+        """Return the message with this numeric id; raises KeyError when there is none."""
         found = self.state.message(message_id)
         if found is None:
             raise KeyError(f"no message with id {message_id}")
@@ -220,7 +220,7 @@ class EskizSimulator:
         retry_after: float | str | None = None,
         body: ErrorBody | None = None,
     ) -> None:
-        """Answer the next ``times`` requests to ``path`` with ``status``.
+        """Respond to the next ``times`` requests to ``path`` with ``status``.
 
         ``path`` is an fnmatch pattern without the ``/api`` prefix, such as
         ``"/message/sms/send"`` or ``"/message/sms/status_by_id/*"``; ``None``
@@ -236,7 +236,7 @@ class EskizSimulator:
     def drop_next(
         self, times: int = 1, path: str | None = None, *, processed: bool = False
     ) -> None:
-        """Close the connection of the next ``times`` requests without an answer.
+        """Close the connection of the next ``times`` requests without a response.
 
         The request is read first. With ``processed=True`` it is also handled
         (a send is stored and billed) before the connection closes, as when a
@@ -245,7 +245,7 @@ class EskizSimulator:
         self.state.faults.add_drop(times=times, path=path, processed=processed)
 
     def delay_next(self, seconds: float, times: int = 1, path: str | None = None) -> None:
-        """Hold the answer to the next ``times`` requests for ``seconds``.
+        """Hold back the response to the next ``times`` requests for ``seconds``.
 
         The request itself is handled at once, so a client that gives up
         early leaves a processed request behind.

@@ -1,8 +1,8 @@
 """Accounts, messages, templates and tokens of one simulator, behind one lock.
 
 The HTTP handlers run on the server's event-loop thread while a test thread
-calls ``expire_tokens()``, ``advance()`` or reads ``messages``; every change
-goes through ``SimulatorState`` under its lock.
+calls ``expire_tokens()``, ``advance()`` or reads ``messages``. Every change
+therefore goes through ``SimulatorState`` under its lock.
 """
 
 from __future__ import annotations
@@ -70,15 +70,13 @@ def _template_pattern(template: str) -> re.Pattern[str]:
     # NOTE: Eskiz publishes no template syntax. The simulator reads "%d" as a
     # run of digits and "%w" as one word; everything else must match exactly.
     pieces = re.split(r"(%d|%w)", template)
-    regex = "".join(
-        r"\d+" if piece == "%d" else r"\S+" if piece == "%w" else re.escape(piece)
-        for piece in pieces
-    )
+    placeholders = {"%d": r"\d+", "%w": r"\S+"}
+    regex = "".join(placeholders.get(piece, re.escape(piece)) for piece in pieces)
     return re.compile(regex, re.DOTALL)
 
 
 class SimulatorState:
-    """Everything one simulator instance knows, shared by its handlers and its owner."""
+    """The complete state of one simulator instance, shared by its handlers and its owner."""
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
@@ -387,7 +385,7 @@ class SimulatorState:
                     )
 
     def text_is_approved(self, account_id: int, text: str) -> bool:
-        """Whether ``text`` matches an approved template of the account."""
+        """Return whether ``text`` matches an approved template of the account."""
         approved = self.config.approved_template_status
         return any(
             template.status == approved and _template_pattern(template.text).fullmatch(text)

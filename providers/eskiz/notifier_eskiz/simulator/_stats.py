@@ -29,7 +29,7 @@ class SimulatorStats:
         login_failures: logins rejected for wrong or missing credentials.
         refreshes: tokens issued by ``PATCH /auth/refresh``.
         sends: messages accepted; a batch of 3 counts 3.
-        rejected_sends: send requests answered with an error by the endpoint
+        rejected_sends: send requests that the endpoint rejected with an error
             (validation, trial text, moderation, balance, batch limit).
         faults: requests answered with an injected error status.
         drops: connections closed without a response.
@@ -69,7 +69,7 @@ class SimulatorStats:
             self._requests.clear()
 
     def snapshot(self) -> dict[str, int]:
-        """Every counter by name, read at one moment."""
+        """Return every counter by name, all read at one moment."""
         with self._lock:
             return {name: self._counts[name] for name in _COUNTERS}
 

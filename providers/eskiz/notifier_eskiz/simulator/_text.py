@@ -43,7 +43,7 @@ RECOMMENDATIONS = {
     "\u2116": "N",
 }
 
-# Russian, as the service words its business errors.
+# Russian, like the service's own business error messages.
 TRIAL_REFUSAL = "Для тестового аккаунта разрешены только тексты: " + ", ".join(
     f"«{text}»" for text in TRIAL_TEXTS
 )

@@ -21,7 +21,7 @@ __all__ = ["IssuedToken", "TokenProblem", "TokenRegistry"]
 
 
 class TokenProblem(enum.Enum):
-    """Why a protected call was answered 401."""
+    """The reason a protected call gets a 401 response."""
 
     MISSING = "missing"  # no Bearer header
     INVALID = "invalid"  # not a JWT, a foreign signature, or a token this instance never issued

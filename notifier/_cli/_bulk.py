@@ -236,6 +236,10 @@ class BulkRun:
         return BulkReport(self.rows, tuple(results), tuple(failed), elapsed, interrupted)
 
 
+def _rows(count: int) -> str:
+    return f"{count} failed row" if count == 1 else f"{count} failed rows"
+
+
 def print_summary(console: Console, report: BulkReport, *, title: str) -> None:
     """Print the totals of ``report`` and a table of failures by error type."""
     table = Table(title=title, show_header=False, title_justify="left")
@@ -269,7 +273,7 @@ def print_summary(console: Console, report: BulkReport, *, title: str) -> None:
     uncertain = sum(1 for item in report.failed if item.error_type in MAYBE_SENT)
     if uncertain:
         console.print(
-            f"[yellow]{uncertain} failed rows may have been delivered[/] "
+            f"[yellow]{_rows(uncertain)} may have been delivered[/] "
             f"({' or '.join(MAYBE_SENT)}): check their status by client_ref "
             "before sending them again, or the recipients may get the message twice."
         )
@@ -337,7 +341,7 @@ def run_send_bulk(args: argparse.Namespace) -> int:
     failed_path = failed_path_for(path)
     if report.failed:
         count = write_failed_rows(failed_path, report.failed)
-        console.print(f"{count} failed rows written to [bold]{escape(str(failed_path))}[/]")
+        console.print(f"{_rows(count)} written to [bold]{escape(str(failed_path))}[/]")
     elif remove_failed_file(failed_path):
         console.print(f"Removed {escape(str(failed_path))} left by an earlier run.")
 

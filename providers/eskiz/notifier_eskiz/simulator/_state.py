@@ -8,6 +8,7 @@ therefore goes through ``SimulatorState`` under its lock.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import random
 import re
 import threading
@@ -89,7 +90,8 @@ class SimulatorState:
         self._lock = threading.RLock()
         self._accounts: dict[int, Account] = {}
         self._messages: dict[int, StoredMessage] = {}
-        self._pending: set[int] = set()  # ids of messages not yet final
+        # (time of the next status change, message id) for every message not yet final
+        self._due: list[tuple[float, int]] = []
         self._by_request: dict[str, list[int]] = {}
         self._templates: dict[int, Template] = {}
         self._callbacks: deque[CallbackEvent] = deque()
@@ -234,7 +236,7 @@ class SimulatorState:
                 )
                 self._next_message_id += 1
                 self._messages[message.id] = message
-                self._pending.add(message.id)
+                heapq.heappush(self._due, (message.accept_at, message.id))
                 self._by_request.setdefault(request_id, []).append(message.id)
                 stored.append(message)
         self.stats.increment("sends", len(stored))
@@ -297,15 +299,23 @@ class SimulatorState:
         now = self.clock.now()
         changes = 0
         with self._lock:
-            for message_id in sorted(self._pending):
+            if force:
+                due = sorted(message_id for _, message_id in self._due)
+                self._due.clear()
+            else:
+                due = []
+                while self._due and self._due[0][0] <= now:
+                    due.append(heapq.heappop(self._due)[1])
+            for message_id in due:
                 message = self._messages[message_id]
-                if message.status == NEW and (force or now >= message.accept_at):
+                if message.status == NEW:
                     message = self._change(message, "accepted", now)
                     changes += 1
-                if force or now >= message.final_at:
-                    message = self._change(message, message.outcome, now)
-                    self._pending.discard(message_id)
-                    changes += 1
+                    if not force and message.final_at > now:
+                        heapq.heappush(self._due, (message.final_at, message_id))
+                        continue
+                self._change(message, message.outcome, now)
+                changes += 1
         return changes
 
     def _change(self, message: StoredMessage, stage: str, now: float) -> StoredMessage:

@@ -45,15 +45,15 @@ def send_blocking(simulator: EskizSimulator) -> None:
         email=simulator.email, password=simulator.password, base_url=simulator.base_url
     )
     # The blocking facade runs the same async code on a private event-loop
-    # thread: use it from Django, Flask, scripts and worker threads.
+    # thread, so Django, Flask, scripts and worker threads can use it.
     with Notifier(provider) as notifier:
         # A national number is read with the default region, UZ.
         message = Sms("90 000 00 13", "Буюртмангиз #48213 йўлга чиқди. Курьер эртага келади.")
         try:
             show(notifier.send(message))
         except DeliveryUnknown as error:
-            # The request may have reached Eskiz: check the status by
-            # client_ref before sending again, or the recipient gets it twice.
+            # The request may have reached Eskiz. Check the status by client_ref
+            # before sending again, or the recipient gets the message twice.
             print(f"unknown outcome for {error.client_ref}: {error}")
         except NotifierError as error:
             print(f"not sent: {type(error).__name__}: {error}")

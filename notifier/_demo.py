@@ -1,7 +1,7 @@
 """``notifier demo``: the sample campaign, sent through Eskiz to a local simulator.
 
 The demo starts ``EskizSimulator`` on 127.0.0.1 with tokens that live a few
-seconds and a share of injected 503 answers, then sends the sample campaign
+seconds and a share of injected 503 responses, then sends the sample campaign
 through the real ``EskizProvider`` over HTTP with ``AsyncNotifier.send_many``.
 The run is paced to outlast several token lifetimes, so tokens expire and are
 renewed while messages are in flight. Nothing leaves the machine.
@@ -50,9 +50,9 @@ DEFAULT_BATCH_SIZE = 20
 # The run is paced to last this many token lifetimes: long enough for every
 # token to be renewed at least once while messages are in flight.
 LIFETIMES_PER_RUN = 2.0
-# Bounds of the paced simulator latency, in seconds. Logins are answered with
-# the same latency and hold every request back while they run, so a latency
-# above a small share of the token lifetime would make logins dominate the run.
+# Bounds of the paced simulator latency, in seconds. Login responses get the
+# same latency, and a login holds every request back while it runs. So a
+# latency above a small share of the token lifetime makes logins dominate.
 MIN_LATENCY = 0.005
 MAX_LATENCY = 2.0
 MAX_LATENCY_PER_TTL = 1 / 8
@@ -73,13 +73,13 @@ class DemoOptions:
     Attributes:
         rows: how many messages to send; ``None`` sends the whole campaign.
             More rows than the file has repeat it with new ``client_ref``s.
-        fail_rate: share of requests the simulator answers 503, from 0 to 1.
+        fail_rate: share of requests that get a 503 response, from 0 to 1.
         token_ttl: lifetime of each simulator token, in seconds.
         concurrency: requests in flight at once (single sends only).
         batch: send through the ``send-batch`` endpoint instead of one
             request per message.
         batch_size: messages per ``send-batch`` request.
-        latency: the simulator's mean delay per answer in seconds; ``None``
+        latency: the simulator's mean delay per response in seconds; ``None``
             paces the run to last ``LIFETIMES_PER_RUN`` token lifetimes.
         seed: seed of the simulator's fault injection, for a repeatable run.
         campaign: the CSV to send; ``None`` uses the sample campaign.
@@ -116,7 +116,7 @@ class DemoOptions:
 
 @dataclass(frozen=True)
 class DemoOutcome:
-    """What one demo run did, from both sides of the HTTP connection.
+    """Row outcomes and counters of one demo run, from both sides of the connection.
 
     ``provider_stats`` are the counters of ``EskizProvider.stats``;
     ``simulator_stats`` those of ``EskizSimulator.stats``, with the requests
@@ -127,7 +127,7 @@ class DemoOutcome:
     campaign: Path
     base_url: str
     options: DemoOptions
-    latency: float  # the simulator's mean delay per answer, in seconds
+    latency: float  # the simulator's mean delay per response, in seconds
     provider_stats: dict[str, int]
     simulator_stats: dict[str, int]
     simulator_requests: Counter[str]
@@ -258,7 +258,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoOutcome:
     with EskizSimulator(
         token_ttl=options.token_ttl,
         fail_rate=options.fail_rate,
-        # A range around the mean, so answers do not arrive in lockstep.
+        # A range around the mean, so responses do not arrive in lockstep.
         latency=(latency * 0.5, latency * 1.5),
         seed=options.seed,
     ) as simulator:
@@ -376,7 +376,7 @@ def print_outcome(console: Console, outcome: DemoOutcome) -> None:
     tokens.add_row("token refreshes", str(provider["refreshes"]), str(simulator["refreshes"]))
     tokens.add_row("HTTP requests", str(provider["requests"]), str(sum(requests.values())))
     tokens.add_row("retries", str(provider["retries"]), "-")
-    tokens.add_row("injected 503 answers", "-", str(simulator["faults"]))
+    tokens.add_row("injected 503 responses", "-", str(simulator["faults"]))
     tokens.add_row("messages accepted", str(len(report.results)), str(simulator["sends"]))
     console.print(tokens)
 
@@ -403,7 +403,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="send the sample campaign to a local Eskiz simulator",
         description=(
             "Start the Eskiz simulator on 127.0.0.1 with short-lived tokens and "
-            "injected 503 answers, send the sample campaign through the real Eskiz "
+            "injected 503 responses, send the sample campaign through the real Eskiz "
             "provider, and print what happened. Nothing leaves the machine. Exit "
             "code 0 when every row was either sent or recorded as failed."
         ),
@@ -419,7 +419,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=float,
         default=DEFAULT_FAIL_RATE,
         metavar="SHARE",
-        help="share of requests answered 503, from 0 to 1 (default %(default)s)",
+        help="share of requests that get a 503 response, from 0 to 1 (default %(default)s)",
     )
     parser.add_argument(
         "--token-ttl",
@@ -453,7 +453,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=float,
         metavar="SECONDS",
         help=(
-            "mean delay of each simulator answer; by default it is chosen so the run "
+            "mean delay of each simulator response; by default it is chosen so the run "
             f"lasts about {LIFETIMES_PER_RUN:g} token lifetimes"
         ),
     )

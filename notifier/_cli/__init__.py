@@ -1,8 +1,8 @@
 """The ``notifier`` command line.
 
 The console script ``notifier`` calls ``main``. The command line needs the
-``cli`` extra (rich); the library itself does not, so rich is imported only
-after ``main`` has checked that it is installed.
+``cli`` extra (rich), but the library itself does not. So rich is imported
+only after ``main`` has checked that it is installed.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``BulkRun`` is shared with ``notifier demo``. It sends the valid rows with
 ``AsyncNotifier.send_many`` and follows each message through the observer
 hooks, so the progress bar moves as messages finish and an interrupted run
-still knows which rows were sent, which were in flight and which never
+still records which rows were sent, which were in flight and which never
 started.
 """
 

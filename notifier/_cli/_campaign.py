@@ -3,7 +3,7 @@
 The input has a header row with the columns ``phone`` and ``text`` and,
 optionally, ``client_ref`` and ``sender``. The failed-rows file written next
 to it has the same columns plus ``line``, ``error_type`` and
-``error_message``; those three are ignored on input, so the failed file can
+``error_message``. Those three are ignored on input, so the failed file can
 be sent again as it is.
 """
 
@@ -40,7 +40,7 @@ class CampaignRow:
     """One data row of the input file.
 
     ``message`` is the validated SMS, or ``None`` when the row is invalid, in
-    which case ``error`` says why. ``line`` is the row's line number in the
+    which case ``error`` describes the problem. ``line`` is the row's line number in the
     file (the header is line 1), so users can find it in a spreadsheet.
     """
 

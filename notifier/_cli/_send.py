@@ -1,4 +1,4 @@
-"""``notifier send``: send one SMS and print the provider's answer."""
+"""``notifier send``: send one SMS and print the provider's response."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "send",
         help="send one SMS",
         description=(
-            "Send one SMS through the configured provider and print its answer. "
+            "Send one SMS through the configured provider and print its response. "
             "Exit code 0 when the provider accepted it, 1 when sending failed, "
             "2 for an invalid number or a configuration error."
         ),

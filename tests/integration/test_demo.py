@@ -4,7 +4,7 @@
 
 The runs are short (tens of rows, one-second tokens) but last longer than a
 token lifetime, so every run must renew its token while requests are in
-flight. Retries are instant, so injected 503 answers cost no waiting.
+flight. Retries are instant, so injected 503 responses cost no waiting.
 """
 
 from __future__ import annotations

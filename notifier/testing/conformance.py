@@ -24,7 +24,7 @@ pytest then runs every check of the suite against the provider::
                 self.simulator = simulator
 
                 def build(**options):
-                    options.setdefault("timeout", httpx.Timeout(5.0, read=0.5))
+                    options.setdefault("timeout", httpx.Timeout(5.0, read=0.3))
                     return AcmeProvider(
                         api_key=simulator.api_key, base_url=simulator.base_url, **options
                     )
@@ -40,15 +40,17 @@ pytest then runs every check of the suite against the provider::
         @contextlib.contextmanager
         def stage_rejection(self, provider):
             self.simulator.balance = 0
-            yield
-            self.simulator.balance = 1000
+            try:
+                yield
+            finally:
+                self.simulator.balance = 1000
 
 The checks:
 
 - ``send()`` returns a valid ``SendResult``: its ``client_ref`` is the
   message's, and its segments and encoding agree with ``count_segments``.
-- Every failure leaves ``send()`` as a ``NotifierError`` subclass of the
-  expected type, and the provider keeps working afterwards.
+- Every failure raises the expected ``NotifierError`` subclass from
+  ``send()``, and the provider keeps working afterwards.
 - A ``DeliveryUnknown`` is never sent again, neither by the provider nor
   by ``Failover``.
 - Through ``AsyncNotifier`` every ``send()`` finishes exactly one
@@ -174,25 +176,45 @@ def _not_staged(suite: object, hook: str, what: str) -> None:
 
 
 class _SpanRecorder:
-    """Spans started and finished in this process, from an SDK span processor."""
+    """Spans started and finished in this process while a check records them.
+
+    An SDK span processor feeds it. Outside the span checks it keeps
+    nothing, so the rest of a test session does not pile spans up here.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._active = False
         self._started: list[Any] = []
         self._finished: list[ReadableSpan] = []
 
+    def start(self) -> None:
+        with self._lock:
+            self._active = True
+            self._started.clear()
+            self._finished.clear()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._active = False
+            self._started.clear()
+            self._finished.clear()
+
     def reset(self) -> None:
+        """Forget the spans recorded so far and keep recording."""
         with self._lock:
             self._started.clear()
             self._finished.clear()
 
     def on_start(self, span: Any) -> None:
         with self._lock:
-            self._started.append(span)
+            if self._active:
+                self._started.append(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         with self._lock:
-            self._finished.append(span)
+            if self._active:
+                self._finished.append(span)
 
     @property
     def finished(self) -> list[ReadableSpan]:
@@ -330,7 +352,7 @@ def _exception_text(error: BaseException) -> str:
 
 
 class ProviderConformance:
-    """Checks that a provider keeps the contract of ``notifier.Provider``.
+    """Test suite that checks a provider against the contract of ``notifier.Provider``.
 
     Subclass it in a test module under a name pytest collects
     (``TestAcme...``) and provide a ``provider_factory`` fixture. It returns
@@ -343,7 +365,7 @@ class ProviderConformance:
 
     - ``stage_unavailable``, ``stage_timeout``, ``stage_rejection``,
       ``stage_auth_failure``: make the next send fail in that way.
-    - ``stage_slow``: hold the answer to the next send for a few seconds,
+    - ``stage_slow``: delay the response to the next send by a few seconds,
       for the cancellation and close checks.
     - ``send_request_count``: how many send requests the server received.
     - ``vendor_client_ref``: the caller's id the server stored for a message.
@@ -447,6 +469,14 @@ class ProviderConformance:
     def _conformance_instant_retries(self) -> Iterator[list[float]]:
         with instant_retries() as waits:
             yield waits
+
+    @pytest.fixture
+    def conformance_spans(self) -> Iterator[_SpanRecorder]:
+        """Record the spans of this test; skips without the OpenTelemetry SDK."""
+        recorder = _span_recorder()
+        recorder.start()
+        yield recorder
+        recorder.stop()
 
     @pytest_asyncio.fixture
     async def conformance_provider(
@@ -735,10 +765,13 @@ class ProviderConformance:
     @pytest.mark.parametrize("failure", [None, *FAILURES], ids=_failure_id)
     @pytest.mark.asyncio
     async def test_one_send_span_per_send(
-        self, conformance_provider: Provider, failure: Failure | None
+        self,
+        conformance_provider: Provider,
+        conformance_spans: _SpanRecorder,
+        failure: Failure | None,
     ) -> None:
         provider = conformance_provider
-        recorder = _span_recorder()
+        recorder = conformance_spans
         notifier = self.notifier(provider)
         await self.send_ok(provider)
         recorder.reset()
@@ -757,10 +790,13 @@ class ProviderConformance:
     @pytest.mark.parametrize("failure", [None, *FAILURES], ids=_failure_id)
     @pytest.mark.asyncio
     async def test_logs_and_spans_hide_secrets(
-        self, conformance_provider: Provider, failure: Failure | None
+        self,
+        conformance_provider: Provider,
+        conformance_spans: _SpanRecorder,
+        failure: Failure | None,
     ) -> None:
         provider = conformance_provider
-        recorder = _span_recorder()
+        recorder = conformance_spans
         notifier = self.notifier(provider)
         recorder.reset()
         message = self.message()
@@ -826,9 +862,11 @@ class ProviderConformance:
         assert result.client_ref == message.client_ref
 
     @pytest.mark.asyncio
-    async def test_cancelled_send_ends_spans(self, conformance_provider: Provider) -> None:
+    async def test_cancelled_send_ends_spans(
+        self, conformance_provider: Provider, conformance_spans: _SpanRecorder
+    ) -> None:
         provider = conformance_provider
-        recorder = _span_recorder()
+        recorder = conformance_spans
         notifier = self.notifier(provider)
         await self.send_ok(provider)
         recorder.reset()

@@ -20,7 +20,7 @@ from tests._audit import LeakAudit
 
 MESSAGES = 10_000
 BATCH_LIMIT = 500
-MAX_REQUESTS = 25  # 1 login and 20 batches, with room for nothing else of note
+MAX_REQUESTS = 25  # the bound checked; the expected count is 1 login and 20 batches
 
 BODIES = (
     "Hurmatli mijoz, aksiya: bugun barcha mahsulotlarga 20% chegirma!",

@@ -7,7 +7,7 @@ vendor's simulator moves the message on and posts its callbacks there.
 Both simulators post every callback twice, as vendors that retry do.
 
 The receiver processes reports before it responds (``background=False``),
-so once a simulator's callback has been answered its report is stored.
+so once it has responded to a simulator's callback, the report is stored.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ class LoopbackServer:
 
     def __init__(self, app: Any) -> None:
         # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on
-        # sockets whose proto says TCP, and without it each response waits
-        # for the client's delayed ACK.
+        # sockets whose proto is TCP, and without it each response waits for
+        # the client's delayed ACK.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))

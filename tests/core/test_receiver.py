@@ -539,7 +539,7 @@ async def test_bad_signature_rejected(client: httpx.AsyncClient, recorder: Recor
     assert recorder.reports == []
 
 
-async def test_parser_crash_answers_500_without_body_in_log(
+async def test_parser_crash_responds_500_quietly(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="notifier"):
@@ -963,7 +963,7 @@ async def test_response_does_not_wait_for_processing(provider: ReportingProvider
     assert done == ["order-1"]
 
 
-async def test_pending_limit_answers_503(provider: ReportingProvider) -> None:
+async def test_pending_limit_responds_503(provider: ReportingProvider) -> None:
     release = asyncio.Event()
 
     async def slow(report: DeliveryReport) -> None:
@@ -994,7 +994,7 @@ class FailingStore(ReportStore):
         return None
 
 
-async def test_waiting_mode_processes_before_answer(
+async def test_waiting_mode_processes_before_response(
     provider: ReportingProvider, recorder: Recorder
 ) -> None:
     receiver = DeliveryReportReceiver(
@@ -1013,7 +1013,7 @@ async def test_waiting_mode_processes_before_answer(
     assert len(recorder.reports) == 1
 
 
-async def test_waiting_mode_store_failure_answers_503(
+async def test_waiting_mode_store_failure_responds_503(
     provider: ReportingProvider, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver = DeliveryReportReceiver(
@@ -1311,7 +1311,7 @@ def test_invalid_limits_rejected(provider: ReportingProvider, option: str, value
 # -- real loopback sockets ---------------------------------------------------------------
 
 
-def test_loopback_report_answered_before_processing(provider: ReportingProvider) -> None:
+def test_loopback_responds_before_processing(provider: ReportingProvider) -> None:
     received: queue.Queue[DeliveryReport] = queue.Queue()
     release = threading.Event()
 

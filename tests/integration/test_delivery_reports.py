@@ -73,8 +73,8 @@ def test_eskiz_callbacks_reach_receiver_once() -> None:
         "order-1": DeliveryStatus.UNDELIVERED,
         "order-2": DeliveryStatus.DELIVERED,
     }
-    # Every callback arrived twice and was answered 200; each status change
-    # reached on_report once.
+    # Every callback arrived twice and got a 2xx response, and each status
+    # change reached on_report once.
     assert callbacks_refused == 0
     assert callbacks_sent == 2 * len(reports)
     changes = [(r.client_ref, r.provider_status) for r in reports]

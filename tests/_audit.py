@@ -19,8 +19,9 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 __all__ = ["LeakAudit", "find_leaks"]
 
 # A full international number: 11 to 15 digits, optionally after "+", not part
-# of a longer word or digit run (hex ids and timestamps are not numbers).
-_PHONE = re.compile(r"(?<![\w.+])\+?\d{11,15}(?![\w.])")
+# of a longer word, digit run or dashed id (hex ids, UUID groups and timestamps
+# are not numbers).
+_PHONE = re.compile(r"(?<![\w.+-])\+?\d{11,15}(?![\w.-])")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 
 

@@ -32,3 +32,4 @@ def test_audit_records_library_logs(leak_audit: LeakAudit) -> None:
 def test_find_leaks_ignores_digits_inside_hex_id() -> None:
     assert find_leaks("client_ref=a1234567890123b", []) == []
     assert find_leaks("client_ref=1234567890123abc", []) == []
+    assert find_leaks("request 5f2c1a9e-41d2-4b7a-9c1e-815895189719", []) == []

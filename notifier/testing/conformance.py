@@ -24,7 +24,7 @@ pytest then runs every check of the suite against the provider::
                 self.simulator = simulator
 
                 def build(**options):
-                    options.setdefault("timeout", httpx.Timeout(5.0, read=0.3))
+                    options.setdefault("timeout", httpx.Timeout(5.0, read=0.5))
                     return AcmeProvider(
                         api_key=simulator.api_key, base_url=simulator.base_url, **options
                     )

@@ -23,7 +23,7 @@ from tests._audit import LeakAudit
 
 SEND_PATH = "/message/sms/send"
 
-READ_TIMEOUT = 0.3
+READ_TIMEOUT = 0.5
 """Read timeout of the providers under test, in seconds; the timeout check waits this long."""
 
 

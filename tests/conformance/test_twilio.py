@@ -21,7 +21,7 @@ from notifier_twilio import TwilioProvider
 from notifier_twilio.simulator import TwilioSimulator
 from tests._audit import LeakAudit
 
-READ_TIMEOUT = 0.3
+READ_TIMEOUT = 0.5
 """Read timeout of the providers under test, in seconds; the timeout check waits this long."""
 
 

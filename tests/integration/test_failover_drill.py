@@ -187,11 +187,11 @@ async def test_eskiz_timeout_does_not_fail_over(
     twilio: TwilioProvider,
 ) -> None:
     with EskizSimulator(seed=4) as eskiz_sim:
-        eskiz = eskiz_for(eskiz_sim, leak_audit, read_timeout=0.3)
+        eskiz = eskiz_for(eskiz_sim, leak_audit, read_timeout=0.5)
         notifier = AsyncNotifier(Failover([eskiz, twilio]), plugins=new_plugin_manager())
         # The simulator stores the message at once and delays only the
         # response, so the send did reach Eskiz.
-        eskiz_sim.delay_next(0.6, path=SEND_PATH)
+        eskiz_sim.delay_next(1.0, path=SEND_PATH)
         message = uzbek_message(7)
 
         with pytest.raises(DeliveryUnknown) as caught:

@@ -196,10 +196,9 @@ async def _check_provider(provider: Provider) -> tuple[bool, str]:
             answer = await method()
         except NotifierError as error:
             return False, f"{type(error).__name__}: {error}"
-        detail = f"{method_name}() succeeded"
         if method_name == "balance":
-            detail = f"credentials accepted; balance {answer}"
-        return True, detail
+            return True, f"credentials accepted; balance {answer}"
+        return True, "credentials accepted"
     return True, "settings valid; this provider has no credential check"
 
 

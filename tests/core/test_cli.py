@@ -25,6 +25,7 @@ from notifier._cli import main
 from notifier._plugins import get_plugin_manager
 from notifier.testing import FakeProvider, instant_retries
 from notifier_eskiz.simulator import EskizSimulator
+from notifier_twilio.simulator import TwilioSimulator
 
 REJECTED = FakeProvider.REJECTED_NUMBER
 UNAVAILABLE = FakeProvider.UNAVAILABLE_NUMBER
@@ -721,6 +722,27 @@ class TestCheck:
         assert "AuthenticationError" in output
         assert "not-the-secret" not in output
         assert simulator.stats.login_failures == 1
+
+    def test_checks_every_routed_provider(
+        self,
+        simulator: EskizSimulator,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        with TwilioSimulator() as twilio:
+            monkeypatch.setenv("NOTIFIER_PROVIDER", "eskiz,twilio")
+            monkeypatch.setenv("TWILIO_ACCOUNT_SID", twilio.account_sid)
+            monkeypatch.setenv("TWILIO_AUTH_TOKEN", twilio.auth_token)
+            monkeypatch.setenv("TWILIO_SENDER", twilio.sender)
+            monkeypatch.setenv("TWILIO_BASE_URL", twilio.base_url)
+
+            assert main(["check"]) == 0
+
+        output = capsys.readouterr().out
+        rows = {line.split("│")[1].strip(): line for line in output.splitlines() if "│" in line}
+        assert "balance 1000000" in rows["eskiz"]
+        assert "credentials accepted" in rows["twilio"]
+        assert twilio.auth_token not in output
 
     def test_invalid_configuration_exits_2(
         self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -97,6 +97,7 @@ except PackageNotFoundError:  # a source tree that was never installed
     _CORE_VERSION = "0.0.0"
 
 _SUMMARY_LIMIT = 300  # characters of a response kept in an error message
+_CLOSE_TIMEOUT = 5.0  # seconds aclose() waits for a client owned by another event loop
 
 # Keys whose values never appear in a response summary, compared lower-case.
 _SECRET_KEYS = frozenset(
@@ -484,7 +485,10 @@ class HttpProvider(Provider):
             raise ConfigurationError(
                 f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}."
             )
-        parsed = httpx.URL(base_url)
+        try:
+            parsed = httpx.URL(base_url)
+        except (httpx.InvalidURL, TypeError):
+            parsed = httpx.URL()
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise ConfigurationError(
                 f"base_url {base_url!r} is not an http(s) URL; pass the API root such as "
@@ -588,7 +592,14 @@ class HttpProvider(Provider):
                 # A client of another loop (another Notifier thread) is closed
                 # on its own loop; a loop that already stopped closed it itself.
                 future = asyncio.run_coroutine_threadsafe(_close_generator(entry.closer), loop)
-                await asyncio.wrap_future(future)
+                try:
+                    await asyncio.wait_for(asyncio.wrap_future(future), _CLOSE_TIMEOUT)
+                except (asyncio.TimeoutError, RuntimeError, httpx.HTTPError) as exc:
+                    self._logger.warning(
+                        "%s: the HTTP client of another event loop did not close (%s)",
+                        self.name,
+                        type(exc).__qualname__,
+                    )
 
     async def _on_close(self) -> None:
         """Release subclass resources; called once by ``aclose()`` before clients close."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
@@ -350,6 +351,29 @@ class TestLifecycle:
         asyncio.run(close())
         assert clients[1].is_closed
 
+    async def test_aclose_reaches_other_loop(self) -> None:
+        transport = httpx.MockTransport(Script())
+
+        class Owned(DemoProvider):
+            def _new_client(self) -> httpx.AsyncClient:
+                return httpx.AsyncClient(transport=transport)
+
+        provider = Owned(base_url="http://127.0.0.1:9/api")
+        other = asyncio.new_event_loop()
+        thread = threading.Thread(target=other.run_forever)
+        thread.start()
+        try:
+            other_client = asyncio.run_coroutine_threadsafe(provider._client(), other).result(5)
+            own_client = await provider._client()
+            assert other_client is not own_client
+            await provider.aclose()
+            assert own_client.is_closed
+            assert other_client.is_closed
+        finally:
+            other.call_soon_threadsafe(other.stop)
+            thread.join(timeout=5)
+            other.close()
+
     async def test_owned_client_closed_by_aclose(self) -> None:
         provider = DemoProvider(base_url="http://127.0.0.1:9/api")
         client = await provider._client()
@@ -361,8 +385,10 @@ class TestLifecycle:
         [
             ({"transport": "requests"}, "Unknown transport"),
             ({"base_url": "ftp://example.invalid"}, "not an http"),
+            ({"base_url": "not a url"}, "not an http"),
+            ({"base_url": "http://[::1"}, "not an http"),
         ],
-        ids=["unknown-transport", "bad-base-url"],
+        ids=["unknown-transport", "ftp-base-url", "no-scheme", "invalid-port"],
     )
     def test_invalid_configuration(self, kwargs: dict[str, Any], fragment: str) -> None:
         options: dict[str, Any] = {"base_url": "http://127.0.0.1:9/api", **kwargs}

@@ -470,7 +470,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    from ._cli._output import EXIT_FAILED, EXIT_OK, error_console, stdout_console
+    from ._cli._output import (
+        EXIT_FAILED,
+        EXIT_INTERRUPTED,
+        EXIT_OK,
+        error_console,
+        stdout_console,
+    )
 
     options = DemoOptions(
         rows=args.rows,
@@ -488,4 +494,6 @@ def _run_command(args: argparse.Namespace) -> int:
     console = stdout_console()
     print_outcome(console, outcome)
     console.print(f"[dim]Demo finished in {time.perf_counter() - started:.1f} s.[/]")
+    if outcome.report.interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_OK if outcome.accounted_for else EXIT_FAILED

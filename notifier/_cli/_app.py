@@ -16,6 +16,7 @@ from .. import __version__
 from .._errors import NotifierError
 from .._hookspecs import PROJECT_NAME
 from ._output import (
+    EXIT_INTERRUPTED,
     EXIT_USAGE,
     UsageError,
     error_console,
@@ -102,11 +103,18 @@ def _add_plugin_commands(
     Each plugin is called on its own, so one that raises loses only its own
     commands; the failure is logged with the plugin's name.
     """
+    from .._errors import ConfigurationError
     from .._plugins import get_plugin_manager, load_plugins
     from .._settings import NotifierSettings
 
+    try:
+        disabled: tuple[str, ...] | None = NotifierSettings.load().disabled_plugins
+    except ConfigurationError:
+        # Invalid settings must not break --help and --version; the command
+        # that needs the settings reports them.
+        disabled = None  # load_plugins() then reads NOTIFIER_DISABLE_PLUGINS itself
     manager = get_plugin_manager()
-    load_plugins(manager, disabled=NotifierSettings.load().disabled_plugins)
+    load_plugins(manager, disabled=disabled)
     for implementation in manager.hook.notifier_cli.get_hookimpls():
         arguments = {"subparsers": subparsers}
         try:
@@ -176,4 +184,4 @@ def run(argv: list[str]) -> int:
             return exit_code_for(error)
         except KeyboardInterrupt:
             error_console().print("interrupted")
-            return 130
+            return EXIT_INTERRUPTED

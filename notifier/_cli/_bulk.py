@@ -43,7 +43,14 @@ from ._campaign import (
     write_failed_rows,
 )
 from ._config import build_notifier
-from ._output import EXIT_FAILED, EXIT_OK, UsageError, error_console, stdout_console
+from ._output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    error_console,
+    stdout_console,
+)
 
 __all__ = [
     "INTERRUPTED",
@@ -346,5 +353,5 @@ def run_send_bulk(args: argparse.Namespace) -> int:
         console.print(f"Removed {escape(str(failed_path))} left by an earlier run.")
 
     if report.interrupted:
-        return 130
+        return EXIT_INTERRUPTED
     return EXIT_FAILED if report.failed else EXIT_OK

@@ -11,6 +11,7 @@ from .._errors import ConfigurationError, InvalidMessage, NotifierError, Unsuppo
 
 __all__ = [
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
     "UsageError",
@@ -23,6 +24,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILED = 1  # some or all messages were not sent
 EXIT_USAGE = 2  # bad arguments, bad input file or bad configuration
+EXIT_INTERRUPTED = 130  # Ctrl+C, as shells report a process ended by SIGINT
 
 
 class UsageError(Exception):

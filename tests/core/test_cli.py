@@ -130,6 +130,13 @@ class TestProgram:
         for command in ("send", "send-bulk", "providers", "check", "demo", "eskiz"):
             assert f"    {command} " in output
 
+    def test_invalid_settings_do_not_break_help(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("NOTIFIER_DEFAULT_REGION", "Atlantis")
+        assert main(["--help"]) == 0
+        assert "send-bulk" in capsys.readouterr().out
+
     def test_missing_rich_is_explained(
         self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -320,6 +322,33 @@ class TestEventLoops:
             await provider.aclose()
 
         asyncio.run(close())
+
+    async def test_login_loop_stops_under_waiter(
+        self,
+        sim: EskizSimulator,
+        make_provider: ProviderFactory,
+    ) -> None:
+        provider = make_provider()
+        sim.delay_next(0.8, path=LOGIN_PATH)
+
+        def send_from_short_lived_loop() -> None:
+            async def give_up_early() -> None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(provider.send(_sms(1)), timeout=0.3)
+
+            asyncio.run(give_up_early())
+
+        thread = threading.Thread(target=send_from_short_lived_loop)
+        thread.start()
+        await _wait_until(lambda: sim.stats.requests[LOGIN_PATH] == 1)
+        waiter = asyncio.create_task(provider.send(_sms(2)))
+        await asyncio.to_thread(thread.join, 5)
+
+        with pytest.raises(ProviderUnavailable, match="event loop stopped"):
+            await asyncio.wait_for(waiter, timeout=2)
+        await provider.send(_sms(3))  # a new login on this loop
+        assert sim.stats.requests[LOGIN_PATH] == 2
+        assert sim.stats.sends == 1
 
 
 class TestRefresh:

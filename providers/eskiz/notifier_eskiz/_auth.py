@@ -44,7 +44,7 @@ from typing import Protocol, runtime_checkable
 import httpx
 from pydantic import SecretStr
 
-from notifier import NotifierClosed, ProviderError
+from notifier import NotifierClosed, ProviderError, ProviderUnavailable
 
 __all__ = [
     "BearerAuth",
@@ -308,7 +308,11 @@ class EskizAuth(httpx.Auth):
                 kind = "refresh" if rejected is None and renewable else "login"
                 flight = self._start_flight(kind, current, rejected)
         # shield(): a waiter that is cancelled must not cancel the shared future.
-        return await asyncio.shield(asyncio.wrap_future(flight.future))
+        # The callback marks a failure as retrieved, because no one reads it
+        # after its waiter was cancelled, and asyncio would log it.
+        waiter = asyncio.wrap_future(flight.future)
+        waiter.add_done_callback(_retrieve_exception)
+        return await asyncio.shield(waiter)
 
     def _start_flight(self, kind: str, current: _Token | None, rejected: _Token | None) -> _Flight:
         # Called with self._lock held.
@@ -328,10 +332,20 @@ class EskizAuth(httpx.Auth):
                 if self._flight is flight:
                     self._flight = None
                 if not flight.future.done():
-                    if isinstance(exc, asyncio.CancelledError):
+                    if not isinstance(exc, asyncio.CancelledError):
+                        flight.future.set_exception(exc)
+                    elif self._closed:
                         flight.future.set_exception(self._closed_error())
                     else:
-                        flight.future.set_exception(exc)
+                        # Only close() or the end of the flight's event loop
+                        # cancels it; waiters on other loops may try again.
+                        flight.future.set_exception(
+                            ProviderUnavailable(
+                                f"The Eskiz {flight.kind} was cancelled because its event "
+                                "loop stopped; send again to start a new one.",
+                                provider="eskiz",
+                            )
+                        )
             if isinstance(exc, asyncio.CancelledError):
                 raise
             # Every other error reached the waiters through the future.
@@ -404,6 +418,11 @@ class EskizAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"<EskizAuth {self.state.value}>"
+
+
+def _retrieve_exception(future: asyncio.Future[_Token]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _bearer(token: SecretStr) -> str:

@@ -10,16 +10,20 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._provider import EskizProvider
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["register"]
 
 _T = TypeVar("_T")
 
 
-def _console() -> Any:
+def _console() -> Console:
+    # rich comes with the command line (notifier-core[cli]), not with the provider.
     from rich.console import Console
 
     return Console(file=sys.stdout, highlight=False)

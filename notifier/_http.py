@@ -20,7 +20,7 @@ What is retried:
 
 - connect errors and pool timeouts, because nothing was sent;
 - the policy's ``retry_statuses`` (500, 502, 503 by default) and 429, waiting
-  as long as ``Retry-After`` asks on 429 and 503;
+  as long as ``Retry-After`` requests on 429 and 503;
 - for idempotent calls only, every other transient failure as well: read
   timeouts, dropped connections, 504.
 

@@ -11,7 +11,7 @@ replays a request once with a new token after a 401 response. Its guarantees:
   same flight through a ``concurrent.futures.Future``.
 - **One replay.** A 401 replaces the token the request was sent with, unless
   another request already replaced it, and replays the request once. The
-  replay's answer is final: a second 401 becomes ``AuthenticationError`` in
+  replay's response is final: a second 401 becomes ``AuthenticationError`` in
   the provider, never another login.
 - **Failures are not cached.** A failed login reaches every waiter, and the
   next request starts a new one. A login is never refreshed or replayed.

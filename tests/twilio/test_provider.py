@@ -226,7 +226,7 @@ class TestValidationBeforeSending:
     async def test_invalid_message_sender(
         self, sim: TwilioSimulator, provider: TwilioProvider
     ) -> None:
-        with pytest.raises(ConfigurationError, match=r"Sms\.sender"):
+        with pytest.raises(InvalidMessage, match=r"Sms\.sender"):
             await provider.send(sms(PHONE, "Salom", sender="far too long sender"))
 
     async def test_callback_url_not_http(self, provider: TwilioProvider) -> None:
@@ -642,6 +642,7 @@ class TestConstruction:
             ({"sender": "+99890"}, "E.164"),
             ({"sender": "!!"}, "not a Twilio sender"),
             ({"status_callback": "/relative/path"}, "TWILIO_STATUS_CALLBACK"),
+            ({"status_callback": "https:///no-host"}, "TWILIO_STATUS_CALLBACK"),
             ({"base_url": "ftp://api.invalid"}, "base_url"),
             ({"transport": "curl"}, "transport"),
         ],

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from notifier import AsyncNotifier, ConfigurationError
+from notifier import AsyncNotifier, ConfigurationError, RetryPolicy
 from notifier._plugins import new_plugin_manager
 from notifier_twilio import DEFAULT_BASE_URL, TwilioProvider, TwilioSettings
 from notifier_twilio.simulator import TwilioSimulator
@@ -180,6 +180,19 @@ class TestFromEnv:
 
         assert provider.sender == "NOTIFIER"
         assert provider.base_url == "http://127.0.0.1:9"
+
+    def test_unknown_argument(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        set_env(monkeypatch, account_sid=ACCOUNT, auth_token=TOKEN)
+
+        with pytest.raises(TypeError, match="sendr"):
+            TwilioProvider.from_env(sendr="NOTIFIER")
+
+    def test_options_without_variable(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        set_env(monkeypatch, account_sid=ACCOUNT, auth_token=TOKEN)
+
+        provider = TwilioProvider.from_env(retry=RetryPolicy(attempts=1))
+
+        assert provider.retry_policy.attempts == 1
 
     def test_missing_account_sid(self) -> None:
         with pytest.raises(ConfigurationError, match="TWILIO_ACCOUNT_SID is not set"):

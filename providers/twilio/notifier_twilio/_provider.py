@@ -107,7 +107,10 @@ def _check_sender(value: str, *, source: str) -> str:
 
 
 def _check_http_url(value: str, *, source: str) -> str:
-    url = httpx.URL(value)
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        url = httpx.URL("")
     if url.scheme not in ("http", "https") or not url.host:
         raise ConfigurationError(
             f"{source} must be an absolute http(s) URL that Twilio can reach, "
@@ -272,16 +275,25 @@ class TwilioProvider(HttpProvider):
         """Build the provider from ``TWILIO_*`` variables and ``.env``.
 
         Keyword arguments override single settings by field name
-        (``account_sid=...``) and also accept ``http_client`` and ``retry``.
+        (``account_sid=...``) or pass options that have no variable
+        (``http_client=...``, ``retry=...``); any other name is a ``TypeError``.
 
         Raises:
             ConfigurationError: a variable is missing or invalid; the message
                 names the variable, never its value.
         """
-        http_client = overrides.pop("http_client", None)
-        retry = overrides.pop("retry", None)
+        setting_names = set(TwilioSettings.model_fields)
+        given = {key: value for key, value in overrides.items() if key in setting_names}
+        options = {key: value for key, value in overrides.items() if key not in setting_names}
+        unknown = sorted(set(options) - {"http_client", "retry"})
+        if unknown:
+            raise TypeError(
+                f"TwilioProvider.from_env() got unknown argument(s) {', '.join(unknown)}; "
+                f"pass settings ({', '.join(sorted(setting_names - {'from_'}))}) "
+                "or http_client and retry."
+            )
         try:
-            settings = TwilioSettings(**overrides)
+            settings = TwilioSettings(**given)
         except ValidationError as exc:
             raise configuration_error(exc) from None
         return cls(
@@ -294,9 +306,9 @@ class TwilioProvider(HttpProvider):
             api_key_secret=settings.api_key_secret,
             status_callback=settings.status_callback,
             timeout=settings.timeout,
-            http_client=http_client,
+            http_client=options.get("http_client"),
             transport=settings.transport,
-            retry=retry,
+            retry=options.get("retry"),
         )
 
     @property
@@ -326,9 +338,12 @@ class TwilioProvider(HttpProvider):
     # -- sending -----------------------------------------------------------------
 
     def _create_form(self, message: Sms) -> dict[str, str]:
-        sender = (
-            _check_sender(message.sender, source="Sms.sender") if message.sender else self._sender
-        )
+        sender = self._sender
+        if message.sender:
+            try:
+                sender = _check_sender(message.sender, source="Sms.sender")
+            except ConfigurationError as exc:
+                raise InvalidMessage(str(exc)) from None
         if sender is None and self._messaging_service_sid is None:
             raise ConfigurationError(
                 "Twilio needs a sender: set TWILIO_SENDER (a number, short code or sender ID of "
@@ -361,10 +376,10 @@ class TwilioProvider(HttpProvider):
         """Create one Message resource and return the result Twilio responded with.
 
         Raises:
-            ConfigurationError: no sender is configured, or ``Sms.sender`` is
-                not a valid Twilio sender.
+            ConfigurationError: no sender is configured.
             InvalidMessage: the body is longer than 1600 UTF-16 code units,
-                or ``Sms.callback_url`` is not an http(s) URL.
+                ``Sms.sender`` is not a valid Twilio sender, or
+                ``Sms.callback_url`` is not an http(s) URL.
             TwilioInvalidRecipient: Twilio rejected the number (21211, 21614).
             RejectedError: Twilio rejected the message (21610, 21408, ...).
             AuthenticationError, RateLimitedError, ProviderUnavailable,

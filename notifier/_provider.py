@@ -63,8 +63,11 @@ class Provider(abc.ABC):
     every call on its own loop thread.
     """
 
-    name: ClassVar[str]
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    # ``name`` and ``capabilities`` are usually class attributes; a provider
+    # whose limits depend on its settings (a configured batch size, say)
+    # assigns ``capabilities`` per instance in ``__init__``.
+    name: str
+    capabilities: Capabilities = Capabilities()
     settings_class: ClassVar[type[BaseSettings] | None] = None
 
     @abc.abstractmethod

@@ -398,6 +398,20 @@ class TestRefresh:
         await provider.send(_sms())
         assert sim.stats.refreshes == 1
 
+    @pytest.mark.parametrize("sim_options", [{"token_ttl": 3}])
+    async def test_short_token_is_refreshed(
+        self, sim: EskizSimulator, make_provider: ProviderFactory
+    ) -> None:
+        # A 3 s token is renewed after 1.5 s; the 5 s expiry skew must not
+        # make it count as expired from the start, which would force logins.
+        clock = FakeClock()
+        provider = make_provider(clock=clock)
+        await provider.send(_sms())
+        clock.now += 2
+        await provider.send(_sms())
+        assert sim.stats.logins == 1
+        assert sim.stats.refreshes == 1
+
 
 class TestTokenStore:
     async def test_shared_store_shares_token(

@@ -60,7 +60,11 @@ _logger = logging.getLogger("notifier.eskiz")
 
 # A token this close to its exp (seconds) counts as expired, to allow for
 # clock skew between this machine and Eskiz and for the time a request takes.
+# For short-lived tokens the skew is capped at a tenth of the lifetime, or a
+# token of a few seconds would count as expired from the moment it is issued
+# and could never be refreshed.
 _EXPIRY_SKEW = 5.0
+_MAX_SKEW_SHARE = 0.1
 
 
 @runtime_checkable
@@ -178,7 +182,12 @@ class _Token:
         return secret.get_secret_value() == self.value.get_secret_value()
 
     def expired(self, now: float) -> bool:
-        return self.expires_at is not None and now >= self.expires_at - _EXPIRY_SKEW
+        if self.expires_at is None:
+            return False
+        skew = _EXPIRY_SKEW
+        if self.issued_at is not None and self.expires_at > self.issued_at:
+            skew = min(skew, (self.expires_at - self.issued_at) * _MAX_SKEW_SHARE)
+        return now >= self.expires_at - skew
 
     def refresh_due(self, now: float, margin: float) -> bool:
         """Return whether the token is within ``margin`` seconds of its expiry.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -191,6 +192,9 @@ class EskizProvider(EskizEndpoints):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigurationError(f"EskizProvider batch_size must be >= 1, got {batch_size!r}.")
         self.batch_size = batch_size
+        # Callers that chunk by capabilities (AsyncNotifier.send_many) must
+        # see the configured size, not the class default of 500.
+        self.capabilities = dataclasses.replace(type(self).capabilities, max_batch_size=batch_size)
         self._token_auth = EskizAuth(
             login=self._login,
             refresh=self._refresh_token,

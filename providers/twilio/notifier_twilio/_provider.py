@@ -178,14 +178,14 @@ class TwilioProvider(HttpProvider):
         retry: the retry policy for sends and status reads.
     """
 
-    name: ClassVar[str] = "twilio"
+    name = "twilio"
     display_name: ClassVar[str] = "Twilio"
     instrumentation_name: ClassVar[str] = "notifier.twilio"
     instrumentation_version: ClassVar[str] = _VERSION
     logger_name: ClassVar[str] = "notifier.twilio"
     user_agent: ClassVar[str] = f"notifier-twilio/{_VERSION}"
     settings_class: ClassVar[type[TwilioSettings]] = TwilioSettings
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    capabilities = Capabilities(
         unicode=True,
         batch=False,
         delivery_reports=True,

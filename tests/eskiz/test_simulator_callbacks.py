@@ -11,7 +11,14 @@ import httpx
 import pytest
 
 from notifier_eskiz.simulator import ASGI_BASE_URL, TASHKENT, EskizSimulator, is_loopback_host
-from tests.eskiz.simulator_support import PHONE, CallbackReceiver, login, send_sms, serve
+from tests.eskiz.simulator_support import (
+    PHONE,
+    CallbackReceiver,
+    login,
+    send_sms,
+    serve,
+    wait_until,
+)
 
 _CALLBACK_FIELDS = [
     "request_id",
@@ -43,6 +50,9 @@ class TestCallbackPayload:
             ).json()["id"]
             sim.settle()
             received = receiver.wait_for(2)
+            # The receiver records a body before it answers, and the simulator
+            # counts a callback as sent only once the answer arrives.
+            wait_until(lambda: sim.stats.callbacks_sent == 2)
         assert len(received) == 2
         accepted, delivered = (callback.payload for callback in received)
         assert received[0].content_type.startswith("application/json")

@@ -76,7 +76,7 @@ _SHORT_CODE = re.compile(r"^\d{3,8}$")
 _ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 
 # How many message SIDs the provider remembers with their client_ref, so that
-# get_status() can fill in client_ref for messages this process sent.
+# get_status() can fill in client_ref for messages this provider object sent.
 _REMEMBERED_SIDS = 10_000
 
 # The masked recipient of the send in progress, for error messages built in

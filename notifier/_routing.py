@@ -38,6 +38,7 @@ from ._errors import (
     CircuitOpen,
     ConfigurationError,
     DeliveryUnknown,
+    InvalidMessage,
     NotifierClosed,
     NotifierError,
     ProviderError,
@@ -571,7 +572,10 @@ class Failover(RoutingPolicy):
 
     def should_fail_over(self, error: BaseException) -> bool:
         """Return True when ``error`` proves the message was not accepted by this provider."""
-        if isinstance(error, DeliveryUnknown):
+        # InvalidMessage comes first: a vendor error may be both InvalidMessage
+        # and RejectedError (Twilio's invalid recipient), and a bad number is
+        # bad at every vendor, whatever fail_over_on_rejection says.
+        if isinstance(error, (DeliveryUnknown, InvalidMessage)):
             return False
         if isinstance(error, RejectedError):
             return self.fail_over_on_rejection

@@ -264,6 +264,20 @@ class TestFailover:
         assert result.provider == "twilio"
         assert [a.outcome for a in result.attempts] == ["RejectedError", "sent"]
 
+    async def test_invalid_recipient_never_fails_over(
+        self, eskiz: ScriptedProvider, twilio: ScriptedProvider, sms: Sms
+    ) -> None:
+        class InvalidRecipient(InvalidMessage, RejectedError):
+            pass
+
+        eskiz.fail_next(InvalidRecipient("recipient is not a mobile number", provider="eskiz"))
+
+        policy = Failover([eskiz, twilio], fail_over_on_rejection=True)
+        with pytest.raises(InvalidRecipient):
+            await policy.send(sms)
+
+        assert twilio.received == []
+
     @pytest.mark.parametrize(
         "error",
         [

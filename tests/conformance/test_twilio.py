@@ -11,11 +11,12 @@ import base64
 import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from notifier import Provider
+from notifier import Provider, SendResult
 from notifier.testing.conformance import ProviderConformance, ProviderFactory, Staging
 from notifier_twilio import TwilioProvider
 from notifier_twilio.simulator import TwilioSimulator
@@ -23,6 +24,9 @@ from tests._audit import LeakAudit
 
 READ_TIMEOUT = 0.5
 """Read timeout of the providers under test, in seconds; the timeout check waits this long."""
+
+STATUS_CALLBACK = "http://127.0.0.1:9/twilio/status"
+"""A loopback callback URL; messages never progress here, so nothing is posted to it."""
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +51,7 @@ class TestTwilioConformance(ProviderConformance):
                 "sender": twilio_sim.sender,
                 "base_url": twilio_sim.base_url,
                 "timeout": httpx.Timeout(5.0, read=READ_TIMEOUT),
+                "status_callback": STATUS_CALLBACK,
             }
             return TwilioProvider(**settings, **options)
 
@@ -95,5 +100,11 @@ class TestTwilioConformance(ProviderConformance):
         requests = self.sim.stats.requests
         return sum(count for path, count in requests.items() if path.endswith("/Messages.json"))
 
-    # vendor_client_ref is not overridden: Twilio has no field for the
-    # caller's id, so that check is skipped.
+    def vendor_client_ref(self, provider: Provider, result: SendResult) -> str | None:
+        # Twilio has no field for the caller's id; the provider carries it as
+        # a query parameter of the StatusCallback URL it sends with the message.
+        assert result.message_id is not None
+        callback = self.sim.messages[result.message_id].status_callback
+        assert callback is not None
+        values = parse_qs(urlsplit(callback).query).get("notifier_client_ref")
+        return values[0] if values else None

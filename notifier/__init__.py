@@ -34,6 +34,7 @@ from ._errors import (
     UnsupportedFeature,
 )
 from ._hookspecs import hookimpl
+from ._http import HttpCall, HttpProvider, HttpStats, TransportName
 from ._models import (
     Attempt,
     DeliveryReport,
@@ -89,6 +90,9 @@ __all__ = [
     "DeliveryUnknown",
     "Encoding",
     "Failover",
+    "HttpCall",
+    "HttpProvider",
+    "HttpStats",
     "InMemoryReportStore",
     "InvalidMessage",
     "MessageState",
@@ -114,6 +118,7 @@ __all__ = [
     "SendStatus",
     "Sms",
     "TransliterationResult",
+    "TransportName",
     "UnsupportedFeature",
     "Weighted",
     "__version__",

@@ -65,6 +65,7 @@ SETUPS: dict[str, str] = {
     "notifier-batch": "benchmarks.ours:NotifierBatch",
     "naive-httpx": "benchmarks.baselines:NaiveLoginPerSend",
     "raw-httpx": "benchmarks.baselines:RawHttpx",
+    "raw-httpx-multipart": "benchmarks.baselines:RawHttpxMultipart",
     "raw-aiohttp": "benchmarks.baselines:RawAiohttp",
     "eskiz-sms": "benchmarks.peers:EskizSms",
     "eskiz-pkg": "benchmarks.peers:EskizPkg",

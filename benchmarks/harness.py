@@ -41,6 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SEND_SETUPS: tuple[str, ...] = (
     "naive-httpx",
     "raw-httpx",
+    "raw-httpx-multipart",
     "raw-aiohttp",
     "notifier-httpx",
     "notifier-aiohttp",

@@ -17,12 +17,13 @@ import os
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AbstractContextManager
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
 import pluggy
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.from_thread import BlockingPortal
 from typing_extensions import ParamSpec, Self
 
 from ._errors import NotifierClosed, NotifierError
@@ -34,6 +35,36 @@ __all__ = ["Notifier"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
+
+_THREAD_NAME = "notifier-event-loop"
+
+
+def _start_loop_thread() -> tuple[BlockingPortal, threading.Thread]:
+    """Start a daemon thread running an asyncio loop that serves a blocking portal.
+
+    This does the work of ``anyio.from_thread.start_blocking_portal()``
+    without its context-manager generator: in a child process after
+    ``os.fork()``, finalizing that generator would wait forever for a loop
+    thread that only exists in the parent.
+    """
+    started: Future[BlockingPortal] = Future()
+
+    async def serve() -> None:
+        async with BlockingPortal() as portal:
+            started.set_result(portal)
+            await portal.sleep_until_stopped()
+
+    def run() -> None:
+        try:
+            anyio.run(serve, backend="asyncio")
+        except BaseException as error:
+            if not started.done():
+                started.set_exception(error)
+            raise
+
+    thread = threading.Thread(target=run, name=_THREAD_NAME, daemon=True)
+    thread.start()
+    return started.result(), thread
 
 
 class _LoopThread:
@@ -47,17 +78,14 @@ class _LoopThread:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.pid = os.getpid()
         self._portal: BlockingPortal | None = None
-        self._manager: AbstractContextManager[BlockingPortal] | None = None
+        self._thread: threading.Thread | None = None
         self._users = 0
 
     def acquire_locked(self) -> BlockingPortal:
         """Take a reference, starting the thread if needed. Call with ``lock`` held."""
         if self._portal is None:
-            manager = start_blocking_portal("asyncio", name="notifier-event-loop")
-            self._portal = manager.__enter__()
-            self._manager = manager
+            self._portal, self._thread = _start_loop_thread()
         self._users += 1
         return self._portal
 
@@ -67,17 +95,18 @@ class _LoopThread:
             self._users -= 1
             if self._users > 0:
                 return
-            manager, self._manager, self._portal = self._manager, None, None
+            portal, thread = self._portal, self._thread
+            self._portal = self._thread = None
             self._users = 0
-        if manager is not None:
-            # Waits for calls still running on the loop, then joins the thread.
-            manager.__exit__(None, None, None)
+        if portal is not None and thread is not None:
+            # stop() lets calls still running on the loop finish first.
+            portal.call(portal.stop)
+            thread.join()
 
     def reset_after_fork(self) -> None:
         self.lock = threading.Lock()
-        self.pid = os.getpid()
         self._portal = None
-        self._manager = None
+        self._thread = None
         self._users = 0
 
     @property

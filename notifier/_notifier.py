@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import threading
 import time
 import weakref
@@ -56,6 +57,17 @@ class _State(enum.Enum):
 # because notifiers on different threads may share a provider object.
 _provider_users: weakref.WeakKeyDictionary[Provider, int] = weakref.WeakKeyDictionary()
 _provider_users_lock = threading.Lock()
+
+
+def _reset_lock_after_fork() -> None:
+    # Another thread may have held the lock at fork time; the child has only
+    # the forking thread, so the copy of the lock could never be released.
+    global _provider_users_lock
+    _provider_users_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_reset_lock_after_fork)
 
 
 def _retain(provider: Provider) -> None:

@@ -86,7 +86,8 @@ class NotifierSettings(BaseSettings):
     @classmethod
     def _normalize_routing(cls, value: object) -> object:
         if isinstance(value, str):
-            return value.strip().lower() or None
+            # "by_country" is accepted as well, as the routing module does.
+            return value.strip().lower().replace("_", "-") or None
         return value
 
     @property

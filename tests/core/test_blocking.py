@@ -1,0 +1,287 @@
+"""Tests of the blocking Notifier: the shared loop thread, threads, fork and close."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from notifier import (
+    Notifier,
+    NotifierClosed,
+    ProviderUnavailable,
+    RejectedError,
+    SendResult,
+    Sms,
+)
+from notifier._blocking import _loop_thread
+from notifier._plugins import new_plugin_manager
+from notifier.testing import FakeProvider
+
+OK_NUMBER = "+998900000010"
+LOOP_THREAD_NAME = "notifier-event-loop"
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+
+
+class LoopRecordingProvider(FakeProvider):
+    """A fake that records the thread and event loop of every send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+        self.loops: set[int] = set()
+
+    async def send(self, message: Sms) -> SendResult:
+        self.threads.add(threading.get_ident())
+        self.loops.add(id(asyncio.get_running_loop()))
+        await asyncio.sleep(0.001)
+        return await super().send(message)
+
+
+def loop_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == LOOP_THREAD_NAME]
+
+
+@pytest.fixture(autouse=True)
+def no_loop_thread_left() -> Iterator[None]:
+    assert not _loop_thread.running, "a previous test left the loop thread running"
+    yield
+    assert not _loop_thread.running, "the test left a Notifier open"
+
+
+class TestSend:
+    def test_send_returns_result(self) -> None:
+        fake = FakeProvider()
+        with Notifier(fake) as notifier:
+            result = notifier.send(Sms(OK_NUMBER, "Salom, dunyo!"))
+        assert result.status.value == "queued"
+        assert len(result.attempts) == 1
+        assert fake.outbox[0].body == "Salom, dunyo!"
+        assert fake.closed
+
+    def test_errors_are_raised_typed(self) -> None:
+        with Notifier(FakeProvider()) as notifier:
+            with pytest.raises(RejectedError):
+                notifier.send(Sms(FakeProvider.REJECTED_NUMBER, "Salom"))
+            # The notifier stays usable after an error.
+            assert notifier.send(Sms(OK_NUMBER, "Salom")).message_id == "fake-1"
+
+    def test_send_many(self) -> None:
+        with Notifier(FakeProvider(batch_size=2)) as notifier:
+            outcomes = notifier.send_many(
+                (Sms(number, "Salom") for number in (OK_NUMBER, FakeProvider.UNAVAILABLE_NUMBER)),
+                concurrency=1,
+            )
+        assert isinstance(outcomes[0], SendResult)
+        assert isinstance(outcomes[1], ProviderUnavailable)
+
+    def test_build_sms_and_properties(self) -> None:
+        fake = FakeProvider()
+        manager = new_plugin_manager()
+        notifier = Notifier(fake, default_region="KZ", plugins=manager)
+        assert notifier.provider is fake
+        assert notifier.plugins is manager
+        assert notifier.default_region == "KZ"
+        assert notifier.build_sms("701 234 5678", "Salem!").to == "+77012345678"
+        assert repr(notifier) == "<Notifier provider='fake' state=open>"
+        notifier.close()
+        assert repr(notifier) == "<Notifier provider='fake' state=closed>"
+
+
+class TestLoopThread:
+    def test_thread_starts_lazily_and_stops_on_close(self) -> None:
+        notifier = Notifier(FakeProvider())
+        assert loop_threads() == []
+        notifier.send(Sms(OK_NUMBER, "Salom"))
+        assert len(loop_threads()) == 1
+        notifier.close()
+        assert loop_threads() == []
+
+    def test_twenty_threads_share_one_loop(self) -> None:
+        provider = LoopRecordingProvider()
+        results: list[SendResult] = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(20)
+
+        def work(index: int) -> None:
+            start.wait()
+            try:
+                results.append(notifier.send(Sms(OK_NUMBER, f"xabar {index}")))
+            except BaseException as error:
+                errors.append(error)
+
+        with Notifier(provider) as notifier:
+            threads = [threading.Thread(target=work, args=(i,)) for i in range(20)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=10)
+
+        assert errors == []
+        assert len(results) == 20
+        assert len({result.message_id for result in results}) == 20
+        assert len(provider.outbox) == 20
+        assert len(provider.threads) == 1
+        assert len(provider.loops) == 1
+        assert threading.get_ident() not in provider.threads
+
+    def test_two_notifiers_share_loop_and_provider(self) -> None:
+        provider = LoopRecordingProvider()
+        first = Notifier(provider)
+        second = Notifier(provider)
+        first.send(Sms(OK_NUMBER, "birinchi"))
+        second.send(Sms(OK_NUMBER, "ikkinchi"))
+        assert len(provider.loops) == 1
+        assert len(loop_threads()) == 1
+
+        first.close()
+        assert not provider.closed
+        assert second.send(Sms(OK_NUMBER, "uchinchi")).message_id == "fake-3"
+        assert len(loop_threads()) == 1
+
+        second.close()
+        assert provider.closed
+        assert loop_threads() == []
+
+    def test_close_without_use_closes_provider(self) -> None:
+        fake = FakeProvider()
+        notifier = Notifier(fake)
+        notifier.close()
+        assert fake.closed
+        assert loop_threads() == []
+
+    def test_close_is_idempotent(self) -> None:
+        notifier = Notifier(FakeProvider())
+        notifier.send(Sms(OK_NUMBER, "Salom"))
+        notifier.close()
+        notifier.close()
+        assert notifier.closed
+
+    def test_calls_after_close_raise_closed(self) -> None:
+        notifier = Notifier(FakeProvider())
+        notifier.close()
+        with pytest.raises(NotifierClosed):
+            notifier.send(Sms(OK_NUMBER, "Salom"))
+        with pytest.raises(NotifierClosed):
+            notifier.send_many([Sms(OK_NUMBER, "Salom")])
+        with pytest.raises(NotifierClosed):
+            notifier.call(asyncio.sleep, 0)
+        with pytest.raises(NotifierClosed), notifier:
+            pass
+
+    def test_usable_again_after_last_close(self) -> None:
+        with Notifier(FakeProvider()) as notifier:
+            notifier.send(Sms(OK_NUMBER, "Salom"))
+        with Notifier(FakeProvider()) as notifier:
+            assert notifier.send(Sms(OK_NUMBER, "Salom")).message_id == "fake-1"
+
+
+class TestCall:
+    def test_runs_coroutine_function_on_loop_thread(self) -> None:
+        async def where(prefix: str, *, suffix: str) -> str:
+            asyncio.get_running_loop()
+            return f"{prefix}{threading.current_thread().name}{suffix}"
+
+        with Notifier(FakeProvider()) as notifier:
+            assert notifier.call(where, "<", suffix=">") == f"<{LOOP_THREAD_NAME}>"
+
+    def test_exceptions_propagate(self) -> None:
+        async def fail() -> None:
+            raise ValueError("balance endpoint failed")
+
+        with (
+            Notifier(FakeProvider()) as notifier,
+            pytest.raises(ValueError, match="balance endpoint failed"),
+        ):
+            notifier.call(fail)
+
+    def test_caller_context_is_visible(self) -> None:
+        async def read() -> str:
+            return request_id.get()
+
+        with Notifier(FakeProvider()) as notifier:
+            token = request_id.set("req-42")
+            try:
+                assert notifier.call(read) == "req-42"
+            finally:
+                request_id.reset(token)
+            assert notifier.call(read) == "none"
+
+    def test_context_changes_stay_in_the_call(self) -> None:
+        async def change() -> None:
+            request_id.set("changed")
+
+        with Notifier(FakeProvider()) as notifier:
+            notifier.call(change)
+            assert request_id.get() == "none"
+
+
+class TestFromEnv:
+    def test_builds_from_env_file(self, tmp_path: Path) -> None:
+        env_file = tmp_path / "settings.env"
+        env_file.write_text("NOTIFIER_PROVIDER=fake\nNOTIFIER_DEFAULT_REGION=kz\n")
+        with Notifier.from_env(env_file, plugins=new_plugin_manager()) as notifier:
+            assert isinstance(notifier.provider, FakeProvider)
+            assert notifier.default_region == "KZ"
+            assert notifier.send(Sms(OK_NUMBER, "Salom")).provider == "fake"
+
+
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, threading, warnings
+    from notifier import Notifier, Sms
+    from notifier.testing import FakeProvider
+
+    warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads, Python 3.12+
+    fake = FakeProvider()
+    notifier = Notifier(fake)
+    notifier.send(Sms("+998900000010", "ota jarayon"))
+    parent_loop = [t.ident for t in threading.enumerate() if t.name == "notifier-event-loop"]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            result = notifier.send(Sms("+998900000010", "bola jarayon"))
+            loops = [t.ident for t in threading.enumerate() if t.name == "notifier-event-loop"]
+            notifier.close()
+            left = [t for t in threading.enumerate() if t.name == "notifier-event-loop"]
+            message = f"{result.message_id} {len(loops)} {len(left)} {fake.closed}"
+        except BaseException as error:
+            message = f"error {type(error).__name__}: {error}"
+        os.write(write_end, message.encode())
+        os._exit(0)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    child = os.read(read_end, 1000).decode()
+    after = notifier.send(Sms("+998900000010", "yana ota"))
+    notifier.close()
+    print(child, "|", after.message_id, len(parent_loop), fake.closed)
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork()")
+def test_loop_thread_restarts_after_fork() -> None:
+    # The script is a constant of this module, run with this interpreter.
+    completed = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", FORK_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    child, parent = completed.stdout.strip().split(" | ")
+    # The child sends on a loop thread of its own and closes it.
+    assert child == "fake-2 1 0 True"
+    # The parent's loop thread is untouched by the fork.
+    assert parent == "fake-2 1 True"

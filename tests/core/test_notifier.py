@@ -1,0 +1,500 @@
+"""Tests of AsyncNotifier: sending, send_many, lifecycle, observers and logging."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import anyio
+import pluggy
+import pytest
+
+from notifier import (
+    AsyncNotifier,
+    Attempt,
+    AuthenticationError,
+    ConfigurationError,
+    DeliveryUnknown,
+    Encoding,
+    Failover,
+    InvalidMessage,
+    NotifierClosed,
+    NotifierError,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimitedError,
+    RejectedError,
+    SendResult,
+    SendStatus,
+    Sms,
+    hookimpl,
+)
+from notifier._plugins import new_plugin_manager
+from notifier.testing import FakeProvider
+
+OK_NUMBER = "+998900000010"
+OTHER_NUMBER = "+998900000011"
+
+
+class Recorder:
+    """An observer plugin that records every hook call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, object]] = []
+
+    @hookimpl
+    def notifier_sending(self, message: Sms, provider: str) -> None:
+        self.calls.append(("sending", message.client_ref, provider))
+
+    @hookimpl
+    def notifier_sent(self, message: Sms, result: SendResult) -> None:
+        self.calls.append(("sent", message.client_ref, result.message_id))
+
+    @hookimpl
+    def notifier_failed(self, message: Sms, error: NotifierError) -> None:
+        self.calls.append(("failed", message.client_ref, type(error).__name__))
+
+
+@pytest.fixture
+def manager() -> pluggy.PluginManager:
+    return new_plugin_manager()
+
+
+@pytest.fixture
+def recorder(manager: pluggy.PluginManager) -> Recorder:
+    plugin = Recorder()
+    manager.register(plugin, name="recorder")
+    return plugin
+
+
+class ProviderWithAttempts(FakeProvider):
+    """A fake that records its own attempts, as a provider with retries would."""
+
+    async def send(self, message: Sms) -> SendResult:
+        result = await super().send(message)
+        attempt = Attempt(
+            provider="fake",
+            outcome="sent",
+            started_at=datetime(2024, 5, 1, tzinfo=timezone.utc),
+            elapsed=0.5,
+        )
+        return result.model_copy(update={"attempts": (attempt, attempt)})
+
+
+class BuggyProvider(FakeProvider):
+    """A provider that breaks its contract by raising a foreign exception."""
+
+    async def send(self, message: Sms) -> SendResult:
+        raise KeyError(message.to)
+
+
+class WrongResultProvider(FakeProvider):
+    async def send(self, message: Sms) -> SendResult:
+        return {"status": "ok"}  # type: ignore[return-value]
+
+
+class TestSend:
+    async def test_result_has_attempt_and_elapsed(self) -> None:
+        fake = FakeProvider()
+        async with AsyncNotifier(fake) as notifier:
+            result = await notifier.send(Sms(OK_NUMBER, "Salom, dunyo!"))
+
+        assert result.provider == "fake"
+        assert result.status is SendStatus.QUEUED
+        assert result.message_id == "fake-1"
+        assert result.segments == 1
+        assert result.encoding is Encoding.GSM7
+        assert len(result.attempts) == 1
+        assert result.attempts[0].provider == "fake"
+        assert result.attempts[0].outcome == "sent"
+        assert result.attempts[0].elapsed == result.elapsed
+        assert result.elapsed > 0
+        assert fake.outbox[0].body == "Salom, dunyo!"
+
+    async def test_client_ref_reaches_provider_unchanged(self) -> None:
+        fake = FakeProvider()
+        async with AsyncNotifier(fake) as notifier:
+            result = await notifier.send(Sms(OK_NUMBER, "Kod: 4512", client_ref="order-77"))
+        assert result.client_ref == "order-77"
+        assert fake.outbox[0].client_ref == "order-77"
+
+    async def test_provider_attempts_are_kept(self) -> None:
+        async with AsyncNotifier(ProviderWithAttempts()) as notifier:
+            result = await notifier.send(Sms(OK_NUMBER, "Salom"))
+        assert len(result.attempts) == 2
+        assert result.attempts[0].elapsed == 0.5
+
+    @pytest.mark.parametrize(
+        ("number", "error_type"),
+        [
+            pytest.param(FakeProvider.REJECTED_NUMBER, RejectedError, id="rejected"),
+            pytest.param(FakeProvider.UNAVAILABLE_NUMBER, ProviderUnavailable, id="unavailable"),
+            pytest.param(FakeProvider.UNKNOWN_NUMBER, DeliveryUnknown, id="unknown"),
+            pytest.param(FakeProvider.RATE_LIMITED_NUMBER, RateLimitedError, id="rate-limited"),
+            pytest.param(FakeProvider.AUTH_FAILED_NUMBER, AuthenticationError, id="auth"),
+        ],
+    )
+    async def test_provider_errors_are_raised_typed(
+        self, number: str, error_type: type[ProviderError]
+    ) -> None:
+        async with AsyncNotifier(FakeProvider()) as notifier:
+            message = Sms(number, "Salom")
+            with pytest.raises(error_type) as caught:
+                await notifier.send(message)
+        assert caught.value.client_ref == message.client_ref
+
+    async def test_non_sms_raises_type_error(self) -> None:
+        async with AsyncNotifier(FakeProvider()) as notifier:
+            with pytest.raises(TypeError, match="send\\(\\) takes an Sms, got dict"):
+                await notifier.send({"to": OK_NUMBER, "body": "x"})  # type: ignore[arg-type]
+
+    async def test_foreign_exception_becomes_provider_error(self) -> None:
+        async with AsyncNotifier(BuggyProvider()) as notifier:
+            with pytest.raises(ProviderError) as caught:
+                await notifier.send(Sms(OK_NUMBER, "Salom"))
+        error = caught.value
+        assert type(error) is ProviderError
+        assert isinstance(error.__cause__, KeyError)
+        assert "KeyError" in str(error)
+        assert "900000010" not in str(error)
+
+    async def test_wrong_result_type_is_provider_error(self) -> None:
+        async with AsyncNotifier(WrongResultProvider()) as notifier:
+            with pytest.raises(ProviderError, match="returned dict instead of a SendResult"):
+                await notifier.send(Sms(OK_NUMBER, "Salom"))
+
+    async def test_build_sms_uses_default_region(self) -> None:
+        notifier = AsyncNotifier(FakeProvider(), default_region="kz")
+        assert notifier.default_region == "KZ"
+        message = notifier.build_sms("701 234 5678", "Salem!", sender="4546")
+        assert message.to == "+77012345678"
+        assert message.sender == "4546"
+        await notifier.aclose()
+
+    def test_unknown_default_region_is_rejected(self) -> None:
+        with pytest.raises(ConfigurationError, match="'XX'"):
+            AsyncNotifier(FakeProvider(), default_region="XX")
+
+    def test_two_asyncio_runs_share_one_notifier(self) -> None:
+        fake = FakeProvider()
+        notifier = AsyncNotifier(fake)
+        first = asyncio.run(notifier.send(Sms(OK_NUMBER, "birinchi")))
+        second = asyncio.run(notifier.send(Sms(OK_NUMBER, "ikkinchi")))
+        outcomes = asyncio.run(notifier.send_many([Sms(OK_NUMBER, "uchinchi")]))
+        asyncio.run(notifier.aclose())
+
+        assert first.message_id == "fake-1"
+        assert second.message_id == "fake-2"
+        assert isinstance(outcomes[0], SendResult)
+        assert fake.closed
+
+
+class TestProviderArgument:
+    async def test_list_is_wrapped_in_failover(self) -> None:
+        first, second = FakeProvider(), FakeProvider()
+        first.fail_next(ProviderUnavailable)
+        async with AsyncNotifier([first, second]) as notifier:
+            assert isinstance(notifier.provider, Failover)
+            result = await notifier.send(Sms(OK_NUMBER, "Salom"))
+        assert [attempt.outcome for attempt in result.attempts] == [
+            "ProviderUnavailable",
+            "sent",
+        ]
+        assert second.outbox
+        assert first.closed
+        assert second.closed
+
+    def test_empty_list_is_rejected(self) -> None:
+        with pytest.raises(ConfigurationError, match="empty list"):
+            AsyncNotifier([])
+
+    def test_non_provider_in_list_is_rejected(self) -> None:
+        with pytest.raises(TypeError, match="entry 1 is a str"):
+            AsyncNotifier([FakeProvider(), "eskiz"])  # type: ignore[list-item]
+
+    def test_string_is_rejected(self) -> None:
+        with pytest.raises(TypeError, match="got str"):
+            AsyncNotifier("eskiz")  # type: ignore[arg-type]
+
+
+class TestLifecycle:
+    async def test_send_after_aclose_raises_closed(self) -> None:
+        notifier = AsyncNotifier(FakeProvider())
+        await notifier.aclose()
+        assert notifier.closed
+        with pytest.raises(NotifierClosed, match="closed"):
+            await notifier.send(Sms(OK_NUMBER, "Salom"))
+        with pytest.raises(NotifierClosed):
+            await notifier.send_many([Sms(OK_NUMBER, "Salom")])
+
+    async def test_aclose_is_idempotent_and_closes_provider(self) -> None:
+        fake = FakeProvider()
+        notifier = AsyncNotifier(fake)
+        await notifier.aclose()
+        await notifier.aclose()
+        assert fake.closed
+
+    async def test_entering_closed_notifier_raises(self) -> None:
+        notifier = AsyncNotifier(FakeProvider())
+        await notifier.aclose()
+        with pytest.raises(NotifierClosed):
+            async with notifier:
+                pass
+
+    async def test_shared_provider_closes_with_last_notifier(self) -> None:
+        fake = FakeProvider()
+        first = AsyncNotifier(fake)
+        second = AsyncNotifier(fake)
+        await first.send(Sms(OK_NUMBER, "birinchi"))
+        await second.send(Sms(OK_NUMBER, "ikkinchi"))
+        assert [message.body for message in fake.outbox] == ["birinchi", "ikkinchi"]
+
+        await first.aclose()
+        assert not fake.closed
+        result = await second.send(Sms(OK_NUMBER, "uchinchi"))
+        assert result.message_id == "fake-3"
+
+        await second.aclose()
+        assert fake.closed
+
+    async def test_repr_names_provider_and_state(self) -> None:
+        notifier = AsyncNotifier(FakeProvider())
+        assert repr(notifier) == "<AsyncNotifier provider='fake' state=open>"
+        await notifier.aclose()
+        assert repr(notifier) == "<AsyncNotifier provider='fake' state=closed>"
+
+
+class TestObservers:
+    async def test_hooks_called_on_success(
+        self, manager: pluggy.PluginManager, recorder: Recorder
+    ) -> None:
+        async with AsyncNotifier(FakeProvider(), plugins=manager) as notifier:
+            message = Sms(OK_NUMBER, "Salom")
+            await notifier.send(message)
+        assert recorder.calls == [
+            ("sending", message.client_ref, "fake"),
+            ("sent", message.client_ref, "fake-1"),
+        ]
+
+    async def test_hooks_called_on_failure(
+        self, manager: pluggy.PluginManager, recorder: Recorder
+    ) -> None:
+        async with AsyncNotifier(FakeProvider(), plugins=manager) as notifier:
+            message = Sms(FakeProvider.REJECTED_NUMBER, "Salom")
+            with pytest.raises(RejectedError):
+                await notifier.send(message)
+        assert recorder.calls == [
+            ("sending", message.client_ref, "fake"),
+            ("failed", message.client_ref, "RejectedError"),
+        ]
+
+    async def test_policy_reports_each_attempt(
+        self, manager: pluggy.PluginManager, recorder: Recorder
+    ) -> None:
+        first, second = FakeProvider(), FakeProvider()
+        first.fail_next(ProviderUnavailable)
+        async with AsyncNotifier([first, second], plugins=manager) as notifier:
+            message = Sms(OK_NUMBER, "Salom")
+            await notifier.send(message)
+        sending = [call for call in recorder.calls if call[0] == "sending"]
+        assert len(sending) == 2
+        assert [call[0] for call in recorder.calls][-1] == "sent"
+
+    async def test_failing_observer_is_logged_and_ignored(
+        self,
+        manager: pluggy.PluginManager,
+        recorder: Recorder,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        class Broken:
+            @hookimpl
+            def notifier_sent(self, message: Sms, result: SendResult) -> None:
+                raise RuntimeError("observer broke")
+
+        manager.register(Broken(), name="broken-audit")
+        caplog.set_level(logging.ERROR, logger="notifier")
+        async with AsyncNotifier(FakeProvider(), plugins=manager) as notifier:
+            result = await notifier.send(Sms(OK_NUMBER, "Salom"))
+
+        assert result.status is SendStatus.QUEUED
+        errors = [record for record in caplog.records if record.levelno == logging.ERROR]
+        assert len(errors) == 1
+        assert "'broken-audit'" in errors[0].getMessage()
+        assert "notifier_sent" in errors[0].getMessage()
+        # The other observer still ran.
+        assert [call[0] for call in recorder.calls] == ["sending", "sent"]
+
+    async def test_observer_may_take_fewer_arguments(self, manager: pluggy.PluginManager) -> None:
+        seen: list[str] = []
+
+        class OnlyProvider:
+            @hookimpl
+            def notifier_sending(self, provider: str) -> None:
+                seen.append(provider)
+
+        manager.register(OnlyProvider(), name="only-provider")
+        async with AsyncNotifier(FakeProvider(), plugins=manager) as notifier:
+            await notifier.send(Sms(OK_NUMBER, "Salom"))
+        assert seen == ["fake"]
+
+    async def test_wrapper_on_observer_hook_is_skipped(
+        self, manager: pluggy.PluginManager, recorder: Recorder
+    ) -> None:
+        class Wrapper:
+            @hookimpl(wrapper=True)
+            def notifier_sent(self, message: Sms, result: SendResult):  # type: ignore[no-untyped-def]
+                raise AssertionError("a wrapper must not be called as an observer")
+                yield
+
+        manager.register(Wrapper(), name="wrapper")
+        async with AsyncNotifier(FakeProvider(), plugins=manager) as notifier:
+            await notifier.send(Sms(OK_NUMBER, "Salom"))
+        assert [call[0] for call in recorder.calls] == ["sending", "sent"]
+
+
+class CountingProvider(FakeProvider):
+    """A fake that measures how many sends run at once."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def send(self, message: Sms) -> SendResult:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await anyio.sleep(0.001)
+            return await super().send(message)
+        finally:
+            self.in_flight -= 1
+
+
+class TestSendMany:
+    async def test_outcomes_in_input_order(self) -> None:
+        fake = FakeProvider()
+        messages = [
+            Sms(OK_NUMBER, "birinchi"),
+            Sms(FakeProvider.REJECTED_NUMBER, "ikkinchi"),
+            Sms(OTHER_NUMBER, "uchinchi"),
+            Sms(FakeProvider.UNAVAILABLE_NUMBER, "to'rtinchi"),
+        ]
+        async with AsyncNotifier(fake) as notifier:
+            outcomes = await notifier.send_many(messages, concurrency=2)
+
+        assert [type(outcome).__name__ for outcome in outcomes] == [
+            "SendResult",
+            "RejectedError",
+            "SendResult",
+            "ProviderUnavailable",
+        ]
+        for message, outcome in zip(messages, outcomes, strict=True):
+            assert isinstance(outcome, (SendResult, ProviderError))
+            assert outcome.client_ref == message.client_ref
+
+    async def test_concurrency_is_bounded(self) -> None:
+        provider = CountingProvider()
+        messages = [Sms(OK_NUMBER, f"xabar {i}") for i in range(30)]
+        async with AsyncNotifier(provider) as notifier:
+            outcomes = await notifier.send_many(messages, concurrency=4)
+        assert all(isinstance(outcome, SendResult) for outcome in outcomes)
+        assert provider.max_in_flight == 4
+
+    @pytest.mark.parametrize("concurrency", [0, -1, 1.5, True])
+    async def test_invalid_concurrency_is_rejected(self, concurrency: object) -> None:
+        async with AsyncNotifier(FakeProvider()) as notifier:
+            with pytest.raises(ValueError, match="positive integer"):
+                await notifier.send_many([], concurrency=concurrency)  # type: ignore[arg-type]
+
+    async def test_empty_input_gives_empty_list(self) -> None:
+        async with AsyncNotifier(FakeProvider(batch_size=5)) as notifier:
+            assert await notifier.send_many([]) == []
+
+    async def test_non_sms_entry_becomes_invalid_message(self) -> None:
+        async with AsyncNotifier(FakeProvider()) as notifier:
+            outcomes = await notifier.send_many(
+                [Sms(OK_NUMBER, "Salom"), "not a message"]  # type: ignore[list-item]
+            )
+        assert isinstance(outcomes[0], SendResult)
+        assert isinstance(outcomes[1], InvalidMessage)
+        assert "entry 1 is a str" in str(outcomes[1])
+
+    async def test_batch_provider_gets_chunks(
+        self, manager: pluggy.PluginManager, recorder: Recorder
+    ) -> None:
+        fake = FakeProvider(batch_size=3)
+        messages = [Sms(OK_NUMBER, f"xabar {i}") for i in range(7)]
+        messages[4] = Sms(FakeProvider.REJECTED_NUMBER, "rad etiladi")
+        async with AsyncNotifier(fake, plugins=manager) as notifier:
+            outcomes = await notifier.send_many(messages)
+
+        assert sorted(len(batch) for batch in fake.batches) == [1, 3, 3]
+        assert isinstance(outcomes[4], RejectedError)
+        for index in (0, 1, 2, 3, 5, 6):
+            outcome = outcomes[index]
+            assert isinstance(outcome, SendResult)
+            assert outcome.client_ref == messages[index].client_ref
+            assert len(outcome.attempts) == 1
+        kinds = [call[0] for call in recorder.calls]
+        assert kinds.count("sending") == 7
+        assert kinds.count("sent") == 6
+        assert kinds.count("failed") == 1
+
+    async def test_whole_batch_error_fills_its_chunk(self) -> None:
+        fake = FakeProvider(batch_size=2)
+        fake.fail_next(AuthenticationError)
+        messages = [Sms(OK_NUMBER, f"xabar {i}") for i in range(4)]
+        async with AsyncNotifier(fake) as notifier:
+            outcomes = await notifier.send_many(messages, concurrency=1)
+
+        assert isinstance(outcomes[0], AuthenticationError)
+        assert isinstance(outcomes[1], AuthenticationError)
+        assert isinstance(outcomes[2], SendResult)
+        assert isinstance(outcomes[3], SendResult)
+
+    async def test_wrong_batch_length_is_provider_error(self) -> None:
+        class ShortBatch(FakeProvider):
+            async def send_batch(self, messages: Sequence[Sms]) -> list[SendResult | ProviderError]:
+                outcomes = await super().send_batch(messages)
+                return outcomes[:-1]
+
+        async with AsyncNotifier(ShortBatch(batch_size=5)) as notifier:
+            outcomes = await notifier.send_many([Sms(OK_NUMBER, "a"), Sms(OK_NUMBER, "b")])
+        assert all(type(outcome) is ProviderError for outcome in outcomes)
+        assert "bug in the provider" in str(outcomes[0])
+
+
+class TestLogging:
+    async def test_one_info_line_per_send(self, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.DEBUG, logger="notifier")
+        async with AsyncNotifier(FakeProvider()) as notifier:
+            result = await notifier.send(Sms(OK_NUMBER, "Maxfiy kod: 4512"))
+
+        info = [record for record in caplog.records if record.levelno == logging.INFO]
+        assert len(info) == 1
+        line = info[0].getMessage()
+        assert "+998*****0010" in line
+        assert "fake" in line
+        assert "status=queued" in line
+        assert result.client_ref in line
+        every_line = "\n".join(record.getMessage() for record in caplog.records)
+        assert "900000010" not in every_line
+        assert "Maxfiy kod" not in every_line
+        assert "fake-1" in every_line  # the message id is logged at DEBUG
+
+    async def test_failure_logs_one_info_line(self, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.INFO, logger="notifier")
+        async with AsyncNotifier(FakeProvider()) as notifier:
+            message = Sms(FakeProvider.RATE_LIMITED_NUMBER, "Salom")
+            with pytest.raises(RateLimitedError):
+                await notifier.send(message)
+
+        info = [record for record in caplog.records if record.levelno == logging.INFO]
+        assert len(info) == 1
+        line = info[0].getMessage()
+        assert "failed" in line
+        assert "status=RateLimitedError" in line
+        assert message.client_ref in line
+        assert "+998*****0004" in line

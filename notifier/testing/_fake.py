@@ -6,7 +6,7 @@ import json
 from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 from pydantic import ValidationError
@@ -89,7 +89,7 @@ class FakeProvider(Provider):
 
     name = "fake"
     capabilities = Capabilities(unicode=True, batch=False, delivery_reports=True)
-    settings_class = FakeSettings
+    settings_class: ClassVar[type[BaseSettings] | None] = FakeSettings
 
     REJECTED_NUMBER = "+998900000001"
     UNAVAILABLE_NUMBER = "+998900000002"

@@ -32,6 +32,7 @@ def assert_sent(
     matching message. The failure message lists the outbox with masked
     numbers.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
     wanted_to = normalize_phone(to) if to is not None else None
     matches = [
         message
@@ -63,5 +64,6 @@ def assert_sent(
 
 def assert_nothing_sent(outbox: Sequence[Sms]) -> None:
     """Assert that ``outbox`` is empty, listing what it holds (numbers masked) if not."""
+    __tracebackhide__ = True
     listing = "\n".join(f"  {_describe(message)}" for message in outbox)
     assert not outbox, f"expected no sent messages, found {len(outbox)}:\n{listing}"

@@ -10,6 +10,8 @@ Fixtures:
         empty plugin manager so installed observer plugins stay out of tests.
     sync_notifier_fake: a blocking ``Notifier`` over ``fake_provider``,
         closed after the test.
+    notifier_instant_retries: makes provider retries skip their waits for
+        the test; its value is the list of waits, in seconds, they skipped.
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ if TYPE_CHECKING:
     from notifier import AsyncNotifier, Notifier
     from notifier.testing import FakeProvider
 
-__all__ = ["fake_provider", "notifier_fake", "sync_notifier_fake"]
+__all__ = [
+    "fake_provider",
+    "notifier_fake",
+    "notifier_instant_retries",
+    "sync_notifier_fake",
+]
 
 
 @pytest.fixture
@@ -58,3 +65,12 @@ def sync_notifier_fake(fake_provider: FakeProvider) -> Iterator[Notifier]:
     notifier = Notifier(fake_provider, plugins=new_plugin_manager())
     yield notifier
     notifier.close()
+
+
+@pytest.fixture
+def notifier_instant_retries() -> Iterator[list[float]]:
+    """Skip every provider retry wait during the test; the list records the skipped waits."""
+    from notifier.testing import instant_retries
+
+    with instant_retries() as waits:
+        yield waits

@@ -34,10 +34,11 @@ def isort_key(name: str) -> tuple[int, str]:
 
 
 def all_subclasses(base: type) -> set[type]:
-    found = set()
-    pending = [base]
+    found: set[type] = set()
+    pending: list[type] = [base]
     while pending:
-        for subclass in pending.pop().__subclasses__():
+        subclasses: list[type] = pending.pop().__subclasses__()
+        for subclass in subclasses:
             if subclass not in found:
                 found.add(subclass)
                 pending.append(subclass)

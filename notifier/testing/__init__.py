@@ -20,4 +20,3 @@ __all__ = [
     "assert_sent",
     "instant_retries",
 ]
-

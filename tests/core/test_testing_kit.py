@@ -22,6 +22,7 @@ from notifier import (
     InvalidMessage,
     Notifier,
     NotifierClosed,
+    ProviderError,
     ProviderUnavailable,
     RateLimitedError,
     RejectedError,
@@ -63,7 +64,9 @@ class TestFakeProvider:
             pytest.param(FakeProvider.AUTH_FAILED_NUMBER, AuthenticationError, 401, id="auth"),
         ],
     )
-    async def test_magic_numbers(self, number: str, error_type: type, status: int) -> None:
+    async def test_magic_numbers(
+        self, number: str, error_type: type[ProviderError], status: int
+    ) -> None:
         fake = FakeProvider()
         message = Sms(number.replace("+998", "").strip(), "Salom")
         with pytest.raises(error_type) as caught:

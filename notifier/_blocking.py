@@ -72,8 +72,8 @@ class _LoopThread:
 
     Reference-counted: each notifier that has made a call holds one
     reference until it closes, and the thread stops when none is left.
-    After ``os.fork()`` the child forgets the parent's thread, which does not
-    exist in the child, and starts its own on first use.
+    After ``os.fork()`` the child drops its reference to the parent's thread,
+    which does not exist in the child, and starts its own on first use.
     """
 
     def __init__(self) -> None:
@@ -148,8 +148,8 @@ class Notifier:
             result = notifier.send(Sms("+998901234567", "Kod: 4512"))
 
     The thread starts on the first call and is shared by every ``Notifier``
-    in the process; it stops when the last of them is closed and starts
-    again in a child process after ``os.fork()``. A notifier is safe to use
+    in the process. It stops when the last of them is closed, and a child
+    process starts its own after ``os.fork()``. A notifier is safe to use
     from many threads at once: they all share its provider, and with it one
     token and one connection pool.
 
@@ -229,9 +229,9 @@ class Notifier:
         return self._engine.build_sms(to, body, **fields)
 
     def send(self, message: Sms) -> SendResult:
-        """Send one message and return the provider's answer.
+        """Send one message and return the provider's result.
 
-        Blocks until the provider answers. Raises what ``AsyncNotifier.send()``
+        Blocks until the provider responds or fails. Raises what ``AsyncNotifier.send()``
         raises.
         """
         return self._run(functools.partial(self._engine.send, message))

@@ -43,7 +43,7 @@ __all__ = ["AsyncNotifier", "ProviderInput"]
 logger = logging.getLogger("notifier")
 
 ProviderInput = Provider | Sequence[Provider]
-"""What a notifier accepts: one provider, a routing policy, or a list to fail over across."""
+"""Type of the ``provider`` argument: a provider, a routing policy, or a list to fail over."""
 
 
 class _State(enum.Enum):
@@ -60,8 +60,8 @@ _provider_users_lock = threading.Lock()
 
 
 def _reset_lock_after_fork() -> None:
-    # Another thread may have held the lock at fork time; the child has only
-    # the forking thread, so the copy of the lock could never be released.
+    # Another thread may have held the lock at fork time. The child has only
+    # the forking thread, so nothing would ever release the copied lock.
     global _provider_users_lock
     _provider_users_lock = threading.Lock()
 
@@ -184,7 +184,7 @@ class AsyncNotifier:
 
         Loads the installed plugins, builds each provider named in
         ``NOTIFIER_PROVIDER`` with its own ``from_env()``, and when several
-        are named, routes between them as ``NOTIFIER_ROUTING`` says
+        are named, routes between them as ``NOTIFIER_ROUTING`` sets
         (``failover`` by default). ``env_file=None`` reads the environment only.
 
         Raises:
@@ -245,7 +245,7 @@ class AsyncNotifier:
             raise NotifierClosed("This notifier is closed; create a new one to send again.")
 
     async def send(self, message: Sms) -> SendResult:
-        """Send one message and return the provider's answer.
+        """Send one message and return the provider's result.
 
         Raises:
             InvalidMessage: the message cannot be sent as given.
@@ -505,8 +505,8 @@ class AsyncNotifier:
             isinstance(outcome, (SendResult, NotifierError)) for outcome in raw
         ):
             raise ProviderError(
-                f"Provider {provider.name!r} answered a batch of {len(messages)} messages "
-                f"with {len(raw)} entries that are not all results or errors; this is a "
+                f"Provider {provider.name!r} returned a batch of {len(messages)} messages "
+                f"as {len(raw)} entries that are not all results or errors; this is a "
                 "bug in the provider.",
                 provider=provider.name,
             )

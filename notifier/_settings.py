@@ -1,7 +1,7 @@
 """Settings of the notifier itself, read from ``NOTIFIER_*`` variables and ``.env``.
 
 Each provider reads its own settings (``ESKIZ_*``, ``TWILIO_*``, ...) through
-its ``settings_class``; this module only chooses which providers to build and
+its ``settings_class``. This module only chooses which providers to build and
 how to route between them.
 """
 
@@ -35,7 +35,7 @@ RoutingName = Literal["failover", "by-country", "weighted"]
 
 
 def check_region(value: str) -> str:
-    """Return ``value`` upper-cased if it is a region phonenumbers knows, else raise."""
+    """Return ``value`` upper-cased if phonenumbers supports it as a region, else raise."""
     region = value.strip().upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
         raise ConfigurationError(
@@ -46,7 +46,7 @@ def check_region(value: str) -> str:
 
 
 class NotifierSettings(BaseSettings):
-    """Which providers to build and how to route between them.
+    """Settings that choose the providers and the routing between them.
 
     Attributes:
         provider: comma-separated provider names (their entry-point names),

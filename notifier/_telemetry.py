@@ -63,7 +63,7 @@ _failed_counter = _meter.create_counter(
 _duration = _meter.create_histogram(
     "notifier.send.duration",
     unit="s",
-    description="Time from the start of send() to the provider's answer or error.",
+    description="Time from the start of send() to the provider's result or error.",
 )
 
 

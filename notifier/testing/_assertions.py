@@ -24,7 +24,7 @@ def assert_sent(
     client_ref: str | None = None,
     count: int | None = None,
 ) -> Sms:
-    """Assert that ``outbox`` holds a message matching every given criterion.
+    """Assert that ``outbox`` contains a message matching every given criterion.
 
     ``to`` is normalized like ``Sms.to``, so ``"90 000 00 10"`` matches
     ``+998900000010``. ``contains`` is a substring of the body. With
@@ -63,7 +63,7 @@ def assert_sent(
 
 
 def assert_nothing_sent(outbox: Sequence[Sms]) -> None:
-    """Assert that ``outbox`` is empty, listing what it holds (numbers masked) if not."""
+    """Assert that ``outbox`` is empty, listing what it contains (numbers masked) if not."""
     __tracebackhide__ = True
     listing = "\n".join(f"  {_describe(message)}" for message in outbox)
     assert not outbox, f"expected no sent messages, found {len(outbox)}:\n{listing}"

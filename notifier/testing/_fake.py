@@ -35,7 +35,7 @@ __all__ = ["FakeProvider", "FakeSettings"]
 ErrorSpec = NotifierError | type[NotifierError]
 
 # Errors that concern a whole request rather than one message: a batch that
-# meets one of them raises it instead of answering per message.
+# meets one of them raises it instead of returning an outcome per message.
 _REQUEST_ERRORS = (AuthenticationError, NotifierClosed)
 
 
@@ -82,7 +82,7 @@ class FakeProvider(Provider):
 
     ``batch_size`` switches on ``send_batch()`` with that many messages per
     request, so ``send_many()`` takes the batch path. ``delay`` (seconds) is
-    awaited before each answer, to test timeouts and cancellation.
+    awaited before each response, to test timeouts and cancellation.
     ``parse_delivery_report()`` reads the JSON written by
     ``delivery_report_body()``, so callback receivers can be tested too.
     """
@@ -164,18 +164,18 @@ class FakeProvider(Provider):
         self._scripted.clear()
 
     async def send(self, message: Sms) -> SendResult:
-        """Record ``message`` and answer ``queued``, or raise the scripted error."""
+        """Record ``message`` and return a ``queued`` result, or raise the scripted error."""
         self._check_open()
         if self.delay:
             await anyio.sleep(self.delay)
         self._check_open()
-        outcome = self._answer(message)
+        outcome = self._outcome_for(message)
         if isinstance(outcome, NotifierError):
             raise outcome
         return outcome
 
     async def send_batch(self, messages: Sequence[Sms]) -> list[BatchOutcome]:
-        """Answer each message as ``send()`` would, in one request.
+        """Return an outcome for each message as ``send()`` would, in one request.
 
         A scripted ``AuthenticationError``, ``NotifierClosed`` or other error
         that is not a ``ProviderError`` fails the whole request and is raised,
@@ -196,7 +196,7 @@ class FakeProvider(Provider):
         self.batches.append(list(messages))
         outcomes: list[BatchOutcome] = []
         for message in messages:
-            outcome = self._answer(message)
+            outcome = self._outcome_for(message)
             if isinstance(outcome, _REQUEST_ERRORS):
                 raise outcome
             if isinstance(outcome, ProviderError):
@@ -215,7 +215,7 @@ class FakeProvider(Provider):
         if self.closed:
             raise NotifierClosed("The fake provider is closed; create a new one to send again.")
 
-    def _answer(self, message: Sms) -> SendResult | NotifierError:
+    def _outcome_for(self, message: Sms) -> SendResult | NotifierError:
         error = self._scripted_error(message) or self._magic_error(message)
         if error is not None:
             self.failed.append((message, error))
@@ -261,7 +261,7 @@ class FakeProvider(Provider):
             )
         if message.to == self.UNAVAILABLE_NUMBER:
             return ProviderUnavailable(
-                "The fake provider answered 503 Service Unavailable.",
+                "The fake provider responded 503 Service Unavailable.",
                 provider=self.name,
                 status_code=503,
                 client_ref=ref,
@@ -269,7 +269,7 @@ class FakeProvider(Provider):
             )
         if message.to == self.UNKNOWN_NUMBER:
             return DeliveryUnknown(
-                "The fake provider answered 504 Gateway Timeout; the message may have "
+                "The fake provider responded 504 Gateway Timeout; the message may have "
                 "been sent. Check its status before resending.",
                 provider=self.name,
                 status_code=504,
@@ -277,7 +277,7 @@ class FakeProvider(Provider):
             )
         if message.to == self.RATE_LIMITED_NUMBER:
             return RateLimitedError(
-                "The fake provider answered 429 Too Many Requests.",
+                "The fake provider responded 429 Too Many Requests.",
                 provider=self.name,
                 retry_after=1.0,
                 client_ref=ref,
@@ -326,10 +326,10 @@ class FakeProvider(Provider):
     ) -> list[DeliveryReport]:
         """Parse the fake's JSON callback: one report object or a list of them.
 
-        Each object has ``message_id``, ``client_ref`` and ``status`` (a
-        ``DeliveryStatus`` value; other words map to ``unknown``), and
-        optionally ``to``, ``error_code`` and ``occurred_at`` (ISO 8601 with a
-        zone). Raises ``InvalidMessage`` for anything else.
+        Each object has ``message_id``, ``client_ref`` and ``status``, a
+        ``DeliveryStatus`` value. Other status words map to ``unknown``.
+        ``to``, ``error_code`` and ``occurred_at`` (ISO 8601 with a zone) are
+        optional. Raises ``InvalidMessage`` for anything else.
         """
         if content_type.split(";")[0].strip().lower() != "application/json":
             raise InvalidMessage(

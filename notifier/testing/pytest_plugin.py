@@ -1,13 +1,13 @@
 """pytest plugin shipped with notifier-core: fixtures for applications under test.
 
 Registered through the ``pytest11`` entry point, so installing notifier-core
-is enough. Importing it imports nothing from notifier and loads no notifier
-plugins; the fixtures import what they need when a test requests them.
+is enough. Importing it imports ``notifier`` (its parent package) but loads
+no entry-point plugins, and the fixtures give each notifier an empty plugin
+manager, so observer plugins installed in the environment stay out of tests.
 
 Fixtures:
     fake_provider: a fresh ``FakeProvider``.
-    notifier_fake: an ``AsyncNotifier`` over ``fake_provider``, with its own
-        empty plugin manager so installed observer plugins stay out of tests.
+    notifier_fake: an ``AsyncNotifier`` over ``fake_provider``.
     sync_notifier_fake: a blocking ``Notifier`` over ``fake_provider``,
         closed after the test.
     notifier_instant_retries: makes provider retries skip their waits for
@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:
-    from notifier import AsyncNotifier, Notifier
-    from notifier.testing import FakeProvider
+from .._blocking import Notifier
+from .._notifier import AsyncNotifier
+from .._plugins import new_plugin_manager
+from .._retry import instant_retries
+from ._fake import FakeProvider
 
 __all__ = [
     "fake_provider",
@@ -37,17 +38,12 @@ __all__ = [
 @pytest.fixture
 def fake_provider() -> FakeProvider:
     """A fresh ``FakeProvider`` with an empty outbox."""
-    from notifier.testing import FakeProvider
-
     return FakeProvider()
 
 
 @pytest.fixture
 def notifier_fake(fake_provider: FakeProvider) -> Iterator[AsyncNotifier]:
     """An ``AsyncNotifier`` that sends through ``fake_provider``."""
-    from notifier import AsyncNotifier
-    from notifier._plugins import new_plugin_manager
-
     notifier = AsyncNotifier(fake_provider, plugins=new_plugin_manager())
     yield notifier
     if not notifier.closed:
@@ -58,10 +54,7 @@ def notifier_fake(fake_provider: FakeProvider) -> Iterator[AsyncNotifier]:
 
 @pytest.fixture
 def sync_notifier_fake(fake_provider: FakeProvider) -> Iterator[Notifier]:
-    """A blocking ``Notifier`` that sends through ``fake_provider``."""
-    from notifier import Notifier
-    from notifier._plugins import new_plugin_manager
-
+    """A blocking ``Notifier`` that sends through ``fake_provider``, closed after the test."""
     notifier = Notifier(fake_provider, plugins=new_plugin_manager())
     yield notifier
     notifier.close()
@@ -70,7 +63,5 @@ def sync_notifier_fake(fake_provider: FakeProvider) -> Iterator[Notifier]:
 @pytest.fixture
 def notifier_instant_retries() -> Iterator[list[float]]:
     """Skip every provider retry wait during the test; the list records the skipped waits."""
-    from notifier.testing import instant_retries
-
     with instant_retries() as waits:
         yield waits

@@ -109,6 +109,10 @@ class _LoopThread:
         self._thread = None
         self._users = 0
 
+    def is_current(self) -> bool:
+        """Whether the calling thread is the loop thread."""
+        return self._thread is not None and self._thread is threading.current_thread()
+
     @property
     def running(self) -> bool:
         """Whether the loop thread is started in this process."""
@@ -296,6 +300,13 @@ class Notifier:
             return self._portal
 
     def _run(self, function: Callable[[], Awaitable[T]], *, check_closed: bool = True) -> T:
+        if _loop_thread.is_current():
+            # Waiting here for the loop to run the call would block that same loop.
+            raise RuntimeError(
+                "A blocking Notifier method was called on the notifier's own event-loop "
+                "thread, for example from an observer hook or a provider; use an "
+                "AsyncNotifier and await it there instead."
+            )
         portal = self._portal_for_call(check_closed=check_closed)
         context = contextvars.copy_context()
         future = portal.start_task_soon(_run_in_context, context, function)

@@ -204,6 +204,15 @@ class TestCall:
         ):
             notifier.call(fail)
 
+    def test_call_from_loop_thread_is_rejected(self) -> None:
+        async def reenter() -> None:
+            notifier.send(Sms(OK_NUMBER, "Salom"))
+
+        with Notifier(FakeProvider()) as notifier:
+            with pytest.raises(RuntimeError, match="own event-loop thread"):
+                notifier.call(reenter)
+            assert notifier.send(Sms(OK_NUMBER, "Salom")).message_id == "fake-1"
+
     def test_caller_context_is_visible(self) -> None:
         async def read() -> str:
             return request_id.get()

@@ -88,8 +88,7 @@ class NotifierBatch(_NotifierSetup):
                 result.sent += 1
                 result.latencies.append(outcome.elapsed)
             else:
-                result.failed += 1
-                result.errors[type(outcome).__name__] += 1
+                result.record_error(outcome)
         result.untimed_sent = 1  # the priming send
         return result
 

@@ -27,6 +27,11 @@ _VERSIONED_PACKAGES = (
     "uvicorn",
     "starlette",
     "h11",
+    "python-multipart",
+    "pydantic",
+    "phonenumbers",
+    "tenacity",
+    "opentelemetry-api",
 )
 
 
@@ -190,6 +195,19 @@ def churn_rows(results: Results) -> list[dict[str, Any]]:
     return rows
 
 
+_PEER_HTTP_PACKAGES = ("httpx", "aiohttp", "requests")
+
+
+def _peer_summaries(results: Results) -> list[str]:
+    """``name==version (httpx==x, ...)`` for each peer environment, from ``uv pip freeze``."""
+    summaries = []
+    for name, packages in results.environments.items():
+        own = [line for line in packages if line.lower().startswith(name + "==")]
+        http = [line for line in packages if line.split("==")[0] in _PEER_HTTP_PACKAGES]
+        summaries.append(f"{', '.join(own) or name} ({', '.join(http)})")
+    return summaries
+
+
 def _load(machine: dict[str, Any], when: str) -> str:
     value = machine.get("load_average_1min", {}).get(when)
     return "unknown" if value is None else f"{value:.2f}"
@@ -257,6 +275,10 @@ def markdown_report(results: Results, machine: dict[str, Any], baseline: tuple[s
         f"{machine['platform']}. Load average (1 min) "
         f"{_load(machine, 'before')} before the run, {_load(machine, 'after')} after it.",
         "",
+        "Packages: "
+        + ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
+        + ".",
+        "",
         f"One message per request: {plan.count:,} timed sends per run after a warm-up of "
         f"max({plan.warmup}, 2 * in flight) sends, or fewer when the run reaches its "
         f"{plan.time_limit:.0f} s limit; {plan.repeats} run(s) per row, the row shows the "
@@ -268,6 +290,8 @@ def markdown_report(results: Results, machine: dict[str, Any], baseline: tuple[s
         "",
         *_throughput_table(throughput_rows(results, baseline), baseline),
     ]
+    if results.environments:
+        lines += ["", "Peer environments: " + "; ".join(_peer_summaries(results)) + "."]
     churn = churn_rows(results)
     if churn:
         lines += [

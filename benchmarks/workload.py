@@ -58,9 +58,17 @@ class Measurement:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    error_examples: dict[str, str] = field(default_factory=dict)
+    """The message of the first error of each type, cut to 300 characters."""
     stopped_by_time_limit: bool = False
     untimed_sent: int = 0
     """Messages accepted outside the timed phase (a priming send), for accounting."""
+
+    def record_error(self, exc: BaseException) -> None:
+        name = type(exc).__name__
+        self.failed += 1
+        self.errors[name] += 1
+        self.error_examples.setdefault(name, (str(exc) or repr(exc))[:300])
 
     @property
     def per_second(self) -> float:
@@ -75,6 +83,7 @@ class Measurement:
             "p50_ms": round(percentile(self.latencies, 0.50) * 1000, 3),
             "p99_ms": round(percentile(self.latencies, 0.99) * 1000, 3),
             "errors": dict(self.errors.most_common(5)),
+            "error_examples": self.error_examples,
             "stopped_by_time_limit": self.stopped_by_time_limit,
             "untimed_sent": self.untimed_sent,
         }
@@ -118,8 +127,7 @@ async def run_closed_loop(
             try:
                 await send(index)
             except Exception as exc:
-                result.failed += 1
-                result.errors[type(exc).__name__] += 1
+                result.record_error(exc)
             else:
                 result.sent += 1
                 result.latencies.append(time.perf_counter() - began)
@@ -170,8 +178,7 @@ async def run_paced(
             try:
                 await send(index)
             except Exception as exc:
-                result.failed += 1
-                result.errors[type(exc).__name__] += 1
+                result.record_error(exc)
             else:
                 result.sent += 1
                 result.latencies.append(time.perf_counter() - began)

@@ -194,15 +194,19 @@ def _measure(
     log: Any,
 ) -> Run:
     endpoint.reset_stats()
+    cpu_before = endpoint.process_cpu_seconds()
     began = time.perf_counter()
     client = _run_client(python, job, job.time_limit * 2 + _PROCESS_GRACE)
+    simulator = endpoint.stats()
+    # Covers the whole client process: start-up, warm-up and login included.
+    simulator["cpu_seconds"] = round(endpoint.process_cpu_seconds() - cpu_before, 4)
     run = Run(
         setup=job.setup,
         scenario=job.scenario,
         concurrency=job.concurrency,
         repeat=repeat,
         client=client,
-        simulator=endpoint.stats(),
+        simulator=simulator,
         wall_seconds=round(time.perf_counter() - began, 2),
     )
     results.runs.append(run)
@@ -211,7 +215,8 @@ def _measure(
         log(
             f"  {job.setup:<17} {job.scenario:<6} c={job.concurrency:<3} "
             f"{measured['per_second']:>9.1f} msg/s  p50 {measured['p50_ms']:.2f} ms  "
-            f"p99 {measured['p99_ms']:.2f} ms  logins {run.counters.get('logins')}  "
+            f"p99 {measured['p99_ms']:.2f} ms  cpu {measured['cpu_us_per_message']:.0f} us/msg  "
+            f"logins {run.counters.get('logins')}  "
             f"{'accounted' if run.accounted else 'NOT ACCOUNTED'}"
         )
     else:

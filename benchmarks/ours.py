@@ -80,9 +80,11 @@ class NotifierBatch(_NotifierSetup):
         await self._notifier.send(Sms(to=phone_e164(0), body=BODY))
         result = Measurement()
         start = time.perf_counter()
+        cpu_start = time.process_time()
         messages = [Sms(to=phone_e164(index), body=BODY) for index in range(1, count + 1)]
         outcomes = await self._notifier.send_many(messages, concurrency=concurrency)
         result.seconds = time.perf_counter() - start
+        result.cpu_seconds = time.process_time() - cpu_start
         for outcome in outcomes:
             if isinstance(outcome, SendResult):
                 result.sent += 1

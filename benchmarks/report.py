@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -113,6 +114,14 @@ def _grouped(results: Results, scenario: str) -> dict[tuple[str, int], list[Run]
     return groups
 
 
+def _simulator_cpu_per_message(run: Run) -> float | None:
+    seconds = run.simulator.get("cpu_seconds")
+    accepted = run.counters.get("sends")
+    if seconds is None or not accepted:
+        return None
+    return round(float(seconds) / accepted * 1e6, 1)
+
+
 def throughput_rows(results: Results, baseline: tuple[str, int]) -> list[dict[str, Any]]:
     """One row per setup and concurrency: the median run, its ratio to ``baseline``."""
     rows: list[dict[str, Any]] = []
@@ -145,6 +154,8 @@ def throughput_rows(results: Results, baseline: tuple[str, int]) -> list[dict[st
                     "p99_ms": measured["p99_ms"],
                     "sent": measured["sent"],
                     "failed": measured["failed"],
+                    "client_cpu_us": measured.get("cpu_us_per_message"),
+                    "simulator_cpu_us": _simulator_cpu_per_message(median),
                     "logins": median.counters.get("logins"),
                     "accounted": all(run.accounted for run in good),
                 }
@@ -213,6 +224,10 @@ def _load(machine: dict[str, Any], when: str) -> str:
     return "unknown" if value is None else f"{value:.2f}"
 
 
+def _optional(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:,.0f}"
+
+
 def _number(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
@@ -221,13 +236,14 @@ def _throughput_table(rows: list[dict[str, Any]], baseline: tuple[str, int]) -> 
     name, concurrency = baseline
     lines = [
         f"| setup | in flight | msg/s | ratio to {name} c={concurrency} | p50 ms | p99 ms "
-        "| timed sends | failed | logins | accounted |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| client CPU µs/msg | simulator CPU µs/msg | timed sends | failed | logins "
+        "| accounted |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for row in rows:
         label = row["setup"] + (" (send_many)" if row["scenario"] == "batch" else "")
         if "error" in row:
-            lines.append(f"| {label} | {row['concurrency']} | failed: {row['error']} ||||||||")
+            lines.append(f"| {label} | {row['concurrency']} | failed: {row['error']} ||||||||||")
             continue
         low, high = row["spread"]
         rate = _number(row["per_second"])
@@ -236,7 +252,9 @@ def _throughput_table(rows: list[dict[str, Any]], baseline: tuple[str, int]) -> 
         ratio = f"{row['ratio']:.2f}" if "ratio" in row else "n/a"
         lines.append(
             f"| {label} | {row['concurrency']} | {rate} | {ratio} | {row['p50_ms']:.2f} "
-            f"| {row['p99_ms']:.2f} | {row['sent']:,} | {row['failed']} | {row['logins']} "
+            f"| {row['p99_ms']:.2f} | {_optional(row['client_cpu_us'])} "
+            f"| {_optional(row['simulator_cpu_us'])} | {row['sent']:,} | {row['failed']} "
+            f"| {row['logins']} "
             f"| {'yes' if row['accounted'] else 'NO'} |"
         )
     return lines
@@ -283,6 +301,9 @@ def markdown_report(results: Results, machine: dict[str, Any], baseline: tuple[s
         f"max({plan.warmup}, 2 * in flight) sends, or fewer when the run reaches its "
         f"{plan.time_limit:.0f} s limit; {plan.repeats} run(s) per row, the row shows the "
         "median run (range of all runs in brackets); logins include the warm-up. "
+        "Client CPU is the client process's CPU time in the timed phase per message; "
+        "simulator CPU is the simulator process's CPU time over the whole run (warm-up "
+        "and login included) per accepted message. "
         "`send_many` rows: "
         f"{plan.batch_count:,} messages in batches of 500, *in flight* is the number of "
         "batch requests at once and latency is the time until a message's batch was "

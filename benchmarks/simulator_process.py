@@ -123,6 +123,9 @@ def _serve(connection: Connection, configs: dict[str, dict[str, Any]]) -> None:
                 elif command == "reset":
                     served[name].simulator.reset_stats()
                     reply = None
+                elif command == "cpu":
+                    # Every simulator of the process shares this CPU time.
+                    reply = time.process_time()
                 elif command == "stats":
                     stats = served[name].simulator.stats
                     reply = {"counters": stats.snapshot(), "requests": dict(stats.requests)}
@@ -154,6 +157,11 @@ class SimulatorEndpoint:
         """Stop this simulator; the process and its other simulators keep running."""
         self._process.call("stop", self.name)
         self._process.endpoints.pop(self.name, None)
+
+    def process_cpu_seconds(self) -> float:
+        """CPU time the simulator process has used so far, all its simulators together."""
+        seconds: float = self._process.call("cpu", self.name)
+        return seconds
 
     def stats(self) -> dict[str, Any]:
         """``{"counters": {...}, "requests": {path: count}}`` read at one moment."""

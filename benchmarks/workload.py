@@ -63,6 +63,8 @@ class Measurement:
     stopped_by_time_limit: bool = False
     untimed_sent: int = 0
     """Messages accepted outside the timed phase (a priming send), for accounting."""
+    cpu_seconds: float = 0.0
+    """CPU time of the whole client process (every thread) during the timed phase."""
 
     def record_error(self, exc: BaseException) -> None:
         name = type(exc).__name__
@@ -73,6 +75,11 @@ class Measurement:
     @property
     def per_second(self) -> float:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us_per_message(self) -> float:
+        handled = self.sent + self.failed
+        return self.cpu_seconds / handled * 1e6 if handled else math.nan
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -86,6 +93,8 @@ class Measurement:
             "error_examples": self.error_examples,
             "stopped_by_time_limit": self.stopped_by_time_limit,
             "untimed_sent": self.untimed_sent,
+            "cpu_seconds": round(self.cpu_seconds, 4),
+            "cpu_us_per_message": round(self.cpu_us_per_message, 1),
         }
 
 
@@ -112,6 +121,7 @@ async def run_closed_loop(
     next_index = first_index
     end_index = first_index + count
     start = time.perf_counter()
+    cpu_start = time.process_time()
     deadline = start + time_limit
 
     async def worker() -> None:
@@ -134,6 +144,7 @@ async def run_closed_loop(
 
     await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
     result.seconds = time.perf_counter() - start
+    result.cpu_seconds = time.process_time() - cpu_start
     return result
 
 
@@ -161,6 +172,7 @@ async def run_paced(
     total = max(1, int(rate * duration))
     next_index = 0
     start = time.perf_counter()
+    cpu_start = time.process_time()
     deadline = start + time_limit
 
     async def worker() -> None:
@@ -185,4 +197,5 @@ async def run_paced(
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.seconds = time.perf_counter() - start
+    result.cpu_seconds = time.process_time() - cpu_start
     return result

@@ -367,14 +367,17 @@ class AsyncNotifier:
 
         A failed message gets its ``NotifierError`` as its entry instead of
         raising. When the provider has a batch endpoint
-        (``capabilities.batch``), messages go out in batches of at most
-        ``capabilities.max_batch_size``, and an error that fails a whole
-        batch request (authentication, for example) becomes the entry of
-        every message in that batch. Otherwise each message goes through
-        ``send()``, at most ``concurrency`` at a time.
+        (``capabilities.batch``), ``send_batch()`` is called once per
+        ``capabilities.max_batch_size`` messages (once for all of them when
+        the provider sets no maximum), one call after another, and
+        ``concurrency`` does not apply. An error raised for a whole call
+        (authentication, for example) becomes the entry of every message in
+        that call. Otherwise each message goes through ``send()``, at most
+        ``concurrency`` at a time.
 
-        Each batch request makes one ``notifier.send_batch`` span; without a
-        batch endpoint each message makes its own ``notifier.send`` span.
+        Each ``send_batch()`` call makes one ``notifier.send_batch`` span.
+        Without a batch endpoint each message makes its own ``notifier.send``
+        span.
 
         Raises:
             NotifierClosed: the notifier was closed before the call.
@@ -399,27 +402,28 @@ class AsyncNotifier:
 
         provider = self._provider
         if provider.capabilities.batch:
+            # One send_batch() call per max_batch_size messages, one after
+            # another: an error raised for a call then fails only that call's
+            # messages, never messages an earlier call already handed over,
+            # and the vendor sees one batch request at a time.
             size = provider.capabilities.max_batch_size or len(to_send) or 1
-            chunks = [to_send[i : i + size] for i in range(0, len(to_send), size)]
-        else:
-            chunks = [[index] for index in to_send]
+            for first in range(0, len(to_send), size):
+                chunk = to_send[first : first + size]
+                chunk_outcomes = await self._send_batch(provider, [items[i] for i in chunk])
+                for index, outcome in zip(chunk, chunk_outcomes, strict=True):
+                    outcomes[index] = outcome
+            return cast("list[SendResult | NotifierError]", outcomes)
 
-        pending = iter(chunks)
+        pending = iter(to_send)
 
         async def work() -> None:
             # Workers share one iterator; next() never awaits, so no two
-            # workers take the same chunk.
-            for chunk in pending:
-                batch = [items[index] for index in chunk]
-                if provider.capabilities.batch:
-                    chunk_outcomes = await self._send_batch(provider, batch)
-                else:
-                    chunk_outcomes = [await self._send_or_error(batch[0])]
-                for index, outcome in zip(chunk, chunk_outcomes, strict=True):
-                    outcomes[index] = outcome
+            # workers take the same message.
+            for index in pending:
+                outcomes[index] = await self._send_or_error(items[index])
 
         async with anyio.create_task_group() as group:
-            for _ in range(min(concurrency, len(chunks))):
+            for _ in range(min(concurrency, len(to_send))):
                 group.start_soon(work)
         return cast("list[SendResult | NotifierError]", outcomes)
 

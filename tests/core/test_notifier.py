@@ -430,7 +430,8 @@ class TestSendMany:
         async with AsyncNotifier(fake, plugins=manager) as notifier:
             outcomes = await notifier.send_many(messages)
 
-        assert sorted(len(batch) for batch in fake.batches) == [1, 3, 3]
+        assert [len(batch) for batch in fake.batches] == [3, 3, 1]
+        assert [message for batch in fake.batches for message in batch] == messages
         assert isinstance(outcomes[4], RejectedError)
         for index in (0, 1, 2, 3, 5, 6):
             outcome = outcomes[index]
@@ -442,12 +443,35 @@ class TestSendMany:
         assert kinds.count("sent") == 6
         assert kinds.count("failed") == 1
 
+    async def test_batches_go_one_at_a_time(self) -> None:
+        class SlowBatches(FakeProvider):
+            in_flight = 0
+            max_in_flight = 0
+
+            async def send_batch(self, messages: Sequence[Sms]) -> list[SendResult | ProviderError]:
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                try:
+                    await anyio.sleep(0.001)
+                    return await super().send_batch(messages)
+                finally:
+                    self.in_flight -= 1
+
+        provider = SlowBatches(batch_size=2)
+        async with AsyncNotifier(provider) as notifier:
+            outcomes = await notifier.send_many(
+                [Sms(OK_NUMBER, f"xabar {i}") for i in range(9)], concurrency=8
+            )
+        assert all(isinstance(outcome, SendResult) for outcome in outcomes)
+        assert len(provider.batches) == 5
+        assert provider.max_in_flight == 1
+
     async def test_whole_batch_error_fills_its_chunk(self) -> None:
         fake = FakeProvider(batch_size=2)
         fake.fail_next(AuthenticationError)
         messages = [Sms(OK_NUMBER, f"xabar {i}") for i in range(4)]
         async with AsyncNotifier(fake) as notifier:
-            outcomes = await notifier.send_many(messages, concurrency=1)
+            outcomes = await notifier.send_many(messages)
 
         assert isinstance(outcomes[0], AuthenticationError)
         assert isinstance(outcomes[1], AuthenticationError)

@@ -278,9 +278,10 @@ class AsyncNotifier:
             except NotifierError as error:
                 elapsed = time.perf_counter() - start
                 attempts = len(error.provider_attempts) or (1 if called else 0)
-                _telemetry.mark_failed(span, error, attempts=attempts)
-                _telemetry.record_failed(provider.name, error, elapsed)
-                self._log_failure(provider.name, message, error, elapsed)
+                failed_provider = _failed_provider(provider, error)
+                _telemetry.mark_failed(span, error, attempts=attempts, provider=failed_provider)
+                _telemetry.record_failed(failed_provider, error, elapsed)
+                self._log_failure(failed_provider, message, error, elapsed)
                 call_observers(self._plugins, "notifier_failed", message=message, error=error)
                 raise
             except BaseException as error:
@@ -533,6 +534,13 @@ class AsyncNotifier:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _failed_provider(provider: Provider, error: NotifierError) -> str:
+    """Return the name of the provider that failed: the last one a policy tried, if any."""
+    if error.provider_attempts:
+        return error.provider_attempts[-1].provider
+    return provider.name
 
 
 def _complete(result: SendResult, started_at: datetime, elapsed: float) -> SendResult:

@@ -134,11 +134,19 @@ def mark_sent(span: Span, result: SendResult) -> None:
     span.set_attribute("notifier.attempts", len(result.attempts))
 
 
-def mark_failed(span: Span, error: BaseException, *, attempts: int | None = None) -> None:
+def mark_failed(
+    span: Span,
+    error: BaseException,
+    *,
+    attempts: int | None = None,
+    provider: str | None = None,
+) -> None:
     """Set ERROR status, ``error.type`` and an exception event without a stack trace.
 
-    The description is ``str(error)``: notifier errors never contain a secret
-    or a full phone number, and other exceptions are described by type only.
+    ``provider`` is the provider that failed, when it differs from the
+    routing policy the span started with. The description is
+    ``str(error)``: notifier errors never contain a secret or a full phone
+    number, and other exceptions are described by type only.
     """
     if not span.is_recording():
         return
@@ -147,6 +155,9 @@ def mark_failed(span: Span, error: BaseException, *, attempts: int | None = None
     span.set_attribute("error.type", kind)
     if attempts is not None:
         span.set_attribute("notifier.attempts", attempts)
+    if provider is not None:
+        span.set_attribute("messaging.system", provider)
+        span.set_attribute("notifier.provider", provider)
     span.add_event("exception", {"exception.type": kind, "exception.message": description})
     span.set_status(Status(StatusCode.ERROR, description))
 

@@ -53,7 +53,7 @@ class TracingProvider(FakeProvider):
 
 
 def unique_provider() -> FakeProvider:
-    """A fake with a name of its own, so its metric points are told apart."""
+    """Return a fake with a unique name, so its metric points can be filtered by provider."""
     provider_class = type("MetricsProvider", (FakeProvider,), {"name": f"fake-{uuid.uuid4().hex}"})
     provider: FakeProvider = provider_class()
     return provider
@@ -159,7 +159,11 @@ class TestSendSpan:
             with pytest.raises(ProviderUnavailable):
                 await sender.send(Sms(OK_NUMBER, BODY))
         [span] = send_spans(spans)
-        assert dict(span.attributes or {})["notifier.attempts"] == 2
+        attributes = dict(span.attributes or {})
+        assert attributes["notifier.attempts"] == 2
+        # The span names the vendor that failed last, not the policy.
+        assert attributes["notifier.provider"] == "fake"
+        assert attributes["messaging.system"] == "fake"
 
     async def test_no_number_or_body_in_span(self, spans: InMemorySpanExporter) -> None:
         async with AsyncNotifier(FakeProvider()) as sender:

@@ -398,16 +398,18 @@ class TestRefresh:
         await provider.send(_sms())
         assert sim.stats.refreshes == 1
 
-    @pytest.mark.parametrize("sim_options", [{"token_ttl": 3}])
+    @pytest.mark.parametrize("sim_options", [{"token_ttl": 4}])
     async def test_short_token_is_refreshed(
         self, sim: EskizSimulator, make_provider: ProviderFactory
     ) -> None:
-        # A 3 s token is renewed after 1.5 s; the 5 s expiry skew must not
-        # make it count as expired from the start, which would force logins.
+        # A 4 s token is renewed after 2 s; the 5 s expiry skew must not make
+        # it count as expired from the start, which would force logins. The
+        # JWT's exp is whole seconds, so it lies 3 to 4 s after this clock:
+        # 2.5 s is past the renewal point and before expiry either way.
         clock = FakeClock()
         provider = make_provider(clock=clock)
         await provider.send(_sms())
-        clock.now += 2
+        clock.now += 2.5
         await provider.send(_sms())
         assert sim.stats.logins == 1
         assert sim.stats.refreshes == 1

@@ -29,17 +29,17 @@ from .workload import BODY, SENDER, phone_digits
 
 __all__ = ["NaiveLoginPerSend", "RawAiohttp", "RawHttpx", "RawHttpxMultipart"]
 
-_TIMEOUT = 30.0  # seconds; far above any answer time of the local simulator
+_TIMEOUT = 30.0  # seconds; far above any response time of the local simulator
 
 
 def _send_fields(index: int) -> dict[str, str]:
     return {"mobile_phone": phone_digits(index), "message": BODY, "from": SENDER}
 
 
-def _token_of(answer: Any) -> str:
-    token = answer["data"]["token"]
+def _token_of(body: Any) -> str:
+    token = body["data"]["token"]
     if not isinstance(token, str):
-        raise TypeError(f"login answer has no token string: {answer!r}")
+        raise TypeError(f"the login response has no token string: {body!r}")
     return token
 
 

@@ -28,7 +28,7 @@ __all__ = ["SETUPS", "ClientSetup", "Job", "main"]
 
 @dataclass(frozen=True)
 class Job:
-    """What one client process runs; times are in seconds."""
+    """The setup and scenario one client process runs; times are in seconds."""
 
     setup: str
     scenario: str  # "send", "batch" or "paced"

@@ -26,7 +26,7 @@ class LoopbackViolation(RuntimeError):
 
 
 def is_loopback(host: str | bytes | None) -> bool:
-    """Whether ``host`` is a loopback address (127.0.0.0/8 or ::1) or ``localhost``."""
+    """Return whether ``host`` is a loopback address (127.0.0.0/8 or ::1) or ``localhost``."""
     if host is None:
         return False
     if isinstance(host, bytes):
@@ -40,7 +40,7 @@ def is_loopback(host: str | bytes | None) -> bool:
         return False
 
 
-def require_loopback_url(url: str, *, what: str = "base URL") -> str:
+def require_loopback_url(url: str, *, label: str = "base URL") -> str:
     """Return ``url`` if its host is 127.0.0.1; raise ``LoopbackViolation`` otherwise.
 
     Only the literal address is accepted, not ``localhost``, so no resolver
@@ -49,7 +49,7 @@ def require_loopback_url(url: str, *, what: str = "base URL") -> str:
     parts = urlsplit(str(url))
     if parts.scheme not in ("http", "https") or parts.hostname != "127.0.0.1":
         raise LoopbackViolation(
-            f"the {what} {url!r} does not point at 127.0.0.1; the benchmark only talks to "
+            f"the {label} {url!r} does not point at 127.0.0.1; the benchmark only talks to "
             "the local simulator, so this client is skipped"
         )
     return str(url)

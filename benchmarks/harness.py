@@ -85,10 +85,10 @@ class Plan:
     churn_duration: float = 90.0
     churn_rate: float = 50.0  # sends per second per client
     churn_concurrency: int = 30
-    # Delay of every churn answer, standing in for the network round trip to
-    # Eskiz: at churn_rate it keeps about rate * latency = 10 requests in
-    # flight per client when a token expires, while six clients at once stay
-    # well within two cores.
+    # Delay of every churn response, standing in for the network round trip
+    # to Eskiz. At churn_rate it keeps about rate * latency = 10 requests in
+    # flight per client when a token expires, and six clients at once still
+    # leave the two cores room.
     churn_latency: float = 0.2
 
 

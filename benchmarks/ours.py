@@ -1,7 +1,7 @@
 """notifier's own setups: ``EskizProvider`` behind ``AsyncNotifier``.
 
 Every send builds its ``Sms`` (phone number validation included) and goes
-through ``AsyncNotifier.send``, as an application's code would; telemetry
+through ``AsyncNotifier.send``, as an application's code would. Telemetry
 runs with the no-op OpenTelemetry API, as in an application without an SDK.
 """
 
@@ -34,7 +34,7 @@ class _NotifierSetup:
             transport=self.transport,  # type: ignore[arg-type]
             timeout=_TIMEOUT,
         )
-        require_loopback_url(self._provider.base_url, what="provider URL")
+        require_loopback_url(self._provider.base_url, label="provider URL")
         self._notifier = AsyncNotifier(self._provider)
 
     async def start(self) -> None:
@@ -71,8 +71,8 @@ class NotifierBatch(_NotifierSetup):
     """``AsyncNotifier.send_many`` over Eskiz's ``send-batch``, 500 messages a request.
 
     The timed phase covers building the ``Sms`` list and the whole
-    ``send_many`` call. Each message's latency is the time until its
-    batch request was answered.
+    ``send_many`` call. Each message's latency is the time until the
+    response to its batch request arrived.
     """
 
     async def send_all(self, count: int, concurrency: int) -> Measurement:

@@ -2,10 +2,11 @@
 
 Every peer installs the import package ``eskiz``, so each one gets its own
 virtual environment (see ``peer_env``). Each adapter points its client at the
-simulator through the client's own setting and then reads the URL back from
-the built client, refusing to run unless it is on 127.0.0.1; the process-wide
-loopback guard of ``client.main`` is the second line. The notes below come
-from reading each version's source; the harness pins these versions.
+simulator through the client's own setting. It then reads the URL back from
+the built client and raises ``LoopbackViolation`` unless the URL is on
+127.0.0.1; the process-wide loopback guard of ``client.main`` is the second
+line of defence. The notes below come from reading each version's source,
+and the harness pins these versions.
 
 Standard library plus the peer package only.
 """
@@ -28,7 +29,7 @@ class EskizSms:
     """``eskiz-sms`` 1.0.1: ``AsyncEskizSMS`` on one ``httpx.AsyncClient``.
 
     The base URL is a constructor argument. A token is fetched on first use
-    and shared by concurrent requests (single flight); a 401 triggers
+    and shared by concurrent requests (single flight). A 401 triggers
     ``PATCH /auth/refresh``, then a login when the refresh is rejected, and
     one replay. It does not read the token's ``exp``.
     """
@@ -44,7 +45,7 @@ class EskizSms:
             from_whom=SENDER,
         )
         # The URL the client will really use, read back from its httpx client.
-        require_loopback_url(str(self._client._transport._client.base_url), what="client URL")
+        require_loopback_url(str(self._client._transport._client.base_url), label="client URL")
 
     async def start(self) -> None:
         pass
@@ -63,8 +64,8 @@ class EskizPkg:
     """``eskiz-pkg`` 2.0.1: ``eskiz.client.AsyncClient`` on one ``aiohttp.ClientSession``.
 
     The server root (without ``/api``) is the ``network`` constructor
-    argument; each URL is built as ``f"{network}/api/..."``. It logs in once
-    and keeps the token; on a 401 every request that got one calls
+    argument, and each URL is built as ``f"{network}/api/..."``. It logs in
+    once and keeps the token. Every request answered 401 calls
     ``PATCH /auth/refresh`` on a new session, logs in when that fails, and
     replays. It does not read the token's ``exp``.
     """
@@ -78,7 +79,7 @@ class EskizPkg:
         self._client = AsyncClient(
             email=job.email, password=job.password, network=base_url[: -len("/api")], from_=SENDER
         )
-        require_loopback_url(f"{self._client.network}/api", what="client URL")
+        require_loopback_url(f"{self._client.network}/api", label="client URL")
 
     async def start(self) -> None:
         await self._client.initialize()
@@ -101,8 +102,8 @@ class EskizSmsClient:
     (``_api_url``, ``_service_url``) to the simulator after construction.
     The client has no automatic token renewal: the caller logs in with
     ``get_token()`` and checks ``token.is_expired`` (it decodes ``exp``). The
-    adapter does that before every send, as the client's users must; under
-    concurrency each task that sees an expired token logs in.
+    adapter does that before every send, as the client's users must. Under
+    concurrency, every task that finds the token expired logs in.
     """
 
     def __init__(self, job: Job) -> None:
@@ -118,8 +119,8 @@ class EskizSmsClient:
         client = SMSClient(connections_limit=100)
         client._api_url = f"{self._base_url}/"
         client._service_url = self._base_url[: -len("/api")]
-        require_loopback_url(client.api_url, what="client URL")
-        require_loopback_url(client.service_url, what="client URL")
+        require_loopback_url(client.api_url, label="client URL")
+        require_loopback_url(client.service_url, label="client URL")
         self._client = client
         await client.get_token(self._job.email, self._job.password)
 

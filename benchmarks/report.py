@@ -123,7 +123,10 @@ def _simulator_cpu_per_message(run: Run) -> float | None:
 
 
 def throughput_rows(results: Results, baseline: tuple[str, int]) -> list[dict[str, Any]]:
-    """One row per setup and concurrency: the median run, its ratio to ``baseline``."""
+    """Build one row per setup and concurrency from its median run, and its ratio to the baseline.
+
+    ``baseline`` is ``(setup, concurrency)`` of the row every ratio divides by.
+    """
     rows: list[dict[str, Any]] = []
     medians: dict[tuple[str, int], float] = {}
     for scenario in ("send", "batch"):
@@ -193,7 +196,7 @@ def churn_rows(results: Results) -> list[dict[str, Any]]:
                 "logins": int(counters.get("logins", 0)),
                 "login_calls": login_calls,
                 "refresh_calls": refresh_calls,
-                # Sends answered with an error; under churn these are the 401s.
+                # Send requests the simulator rejected; under churn these are the 401s.
                 "rejected_sends": int(counters.get("rejected_sends", 0)),
                 "logins_per_1000": 1000 * login_calls / sent if sent else None,
                 "token_calls_per_1000": 1000 * (login_calls + refresh_calls) / sent
@@ -210,7 +213,7 @@ _PEER_HTTP_PACKAGES = ("httpx", "aiohttp", "requests")
 
 
 def _peer_summaries(results: Results) -> list[str]:
-    """``name==version (httpx==x, ...)`` for each peer environment, from ``uv pip freeze``."""
+    """Describe each peer environment as ``name==version (httpx==x, ...)``, from its freeze."""
     summaries = []
     for name, packages in results.environments.items():
         own = [line for line in packages if line.lower().startswith(name + "==")]

@@ -19,8 +19,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-# Run as a script, this file's folder is on sys.path but the repository root,
-# which holds the "benchmarks" package, is not.
+# Run as a script, this file's folder is on sys.path, but the repository root
+# that contains the "benchmarks" package is not.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import FULL, QUICK, SEND_SETUPS, run_benchmarks

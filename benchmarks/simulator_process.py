@@ -2,9 +2,9 @@
 
 The simulator runs in its own process so that it and the client under test
 do not share one GIL. The child serves each named simulator's ASGI app
-under uvicorn on a loopback port of its own; the parent starts and stops
-simulators and resets and reads each one's ``stats`` between setups through
-a ``multiprocessing`` pipe.
+under uvicorn on a loopback port of its own. Through a ``multiprocessing``
+pipe, the parent starts and stops simulators and resets and reads each
+one's ``stats`` between setups.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing_extensions import Self
 
 __all__ = ["LoopbackSimulator", "SimulatorEndpoint", "SimulatorProcess"]
 
-_START_TIMEOUT = 60.0  # seconds for the child to import, bind and answer
+_START_TIMEOUT = 60.0  # seconds for the child to import, bind and report its URLs
 _REPLY_TIMEOUT = 30.0  # seconds for one command
 _STOP_TIMEOUT = 15.0  # seconds for the child to exit after "exit"
 
@@ -99,7 +99,7 @@ class LoopbackSimulator:
 
 
 def _serve(connection: Connection, configs: dict[str, dict[str, Any]]) -> None:
-    """Child process: serve one simulator per config and answer commands until "exit"."""
+    """Serve one simulator per config in the child process and run commands until "exit"."""
     served: dict[str, LoopbackSimulator] = {}
 
     def start(name: str, options: dict[str, Any]) -> dict[str, str]:
@@ -141,7 +141,7 @@ def _serve(connection: Connection, configs: dict[str, dict[str, Any]]) -> None:
 
 
 class SimulatorEndpoint:
-    """Where one simulator of the child process listens and how to log in to it."""
+    """Address and credentials of one simulator in the child process."""
 
     def __init__(self, process: SimulatorProcess, name: str, info: dict[str, str]) -> None:
         self._process = process
@@ -229,7 +229,9 @@ class SimulatorProcess:
             raise RuntimeError("the simulator process is not running")
         connection.send((command, name, payload))
         if not connection.poll(_REPLY_TIMEOUT):
-            raise RuntimeError(f"the simulator process did not answer {command!r} in time")
+            raise RuntimeError(
+                f"the simulator process did not reply to {command!r} within {_REPLY_TIMEOUT:.0f} s"
+            )
         reply = connection.recv()
         if isinstance(reply, Exception):
             raise reply

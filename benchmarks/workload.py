@@ -32,7 +32,7 @@ SENDER = "4546"
 
 
 def phone_digits(index: int) -> str:
-    """A fake Uzbek mobile number, digits only: 998 90 000 00 xx."""
+    """Return a fake Uzbek mobile number, digits only: 998 90 000 00 xx."""
     return f"9989000000{index % 100:02d}"
 
 
@@ -41,7 +41,7 @@ def phone_e164(index: int) -> str:
 
 
 def percentile(values: Sequence[float], share: float) -> float:
-    """The nearest-rank percentile of ``values`` (``share`` between 0 and 1); NaN when empty."""
+    """Return the nearest-rank percentile of ``values`` (``share`` from 0 to 1), NaN if empty."""
     if not values:
         return math.nan
     ordered = sorted(values)
@@ -51,7 +51,7 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 @dataclass
 class Measurement:
-    """What one timed phase produced; latencies and ``seconds`` are in seconds."""
+    """Counts, latencies and CPU time of one timed phase, in seconds."""
 
     sent: int = 0
     failed: int = 0
@@ -111,8 +111,8 @@ async def run_closed_loop(
     Each of ``concurrency`` workers starts its next call as soon as its last
     one returns. A call that raises counts as failed, under its exception's
     type name. Workers start no new call after ``time_limit`` seconds, so the
-    phase ends by itself even against a server that has stopped answering;
-    a call already in flight then finishes or fails by the client's own
+    phase ends by itself even against a server that has stopped responding.
+    A call already in flight then finishes or fails by the client's own
     timeout.
     """
     if count < 1 or concurrency < 1:
@@ -158,7 +158,7 @@ async def run_paced(
 ) -> Measurement:
     """Call ``send(i)`` at a steady ``rate`` per second for ``duration`` seconds.
 
-    Call ``i`` is due ``i / rate`` seconds after the start; at most
+    Call ``i`` is due ``i / rate`` seconds after the start. At most
     ``concurrency`` calls are in flight, so a client slower than ``rate``
     falls behind its schedule instead of piling up calls. No call starts
     after ``time_limit`` seconds.

@@ -70,6 +70,9 @@ class NotifierAiohttp(_NotifierSetup):
 class NotifierBatch(_NotifierSetup):
     """``AsyncNotifier.send_many`` over Eskiz's ``send-batch``, 500 messages a request.
 
+    ``send_many`` sends one batch request after another; ``concurrency`` is
+    passed on and applies only to providers without a batch endpoint.
+
     The timed phase covers building the ``Sms`` list and the whole
     ``send_many`` call. Each message's latency is the time until the
     response to its batch request arrived.

@@ -41,10 +41,10 @@ PEERS: tuple[Peer, ...] = (
         "django-eskiz-sms",
         None,
         skip_reason=(
-            "not run: 0.1.6 is a Django app, and its send function reads its settings "
-            "from a database model, so it needs a configured Django project; its Eskiz "
-            "URLs are string literals inside the function bodies, with no setting to "
-            "point them at the simulator"
+            "not run. Version 0.1.6 is a Django app whose send function reads its "
+            "settings from a database model, so it needs a configured Django project. "
+            "Its Eskiz URLs are string literals inside the function bodies, with no "
+            "setting to point them at the simulator."
         ),
     ),
 )

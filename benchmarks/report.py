@@ -14,9 +14,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from .harness import REPO_ROOT, Results, Run, describe_plan
+from .harness import REPO_ROOT, Plan, Results, Run, describe_plan
 
-__all__ = ["machine_info", "markdown_report", "pick_median", "write_results"]
+__all__ = ["load_results", "machine_info", "markdown_report", "pick_median", "write_results"]
 
 _VERSIONED_PACKAGES = (
     "notifier-core",
@@ -301,16 +301,16 @@ def markdown_report(results: Results, machine: dict[str, Any], baseline: tuple[s
         + ".",
         "",
         f"One message per request: {plan.count:,} timed sends per run after a warm-up of "
-        f"max({plan.warmup}, 2 * in flight) sends, or fewer when the run reaches its "
-        f"{plan.time_limit:.0f} s limit; {plan.repeats} run(s) per row, the row shows the "
-        "median run (range of all runs in brackets); logins include the warm-up. "
-        "Client CPU is the client process's CPU time in the timed phase per message; "
-        "simulator CPU is the simulator process's CPU time over the whole run (warm-up "
-        "and login included) per accepted message. "
-        "`send_many` rows: "
-        f"{plan.batch_count:,} messages in batches of 500, *in flight* is the number of "
-        "batch requests at once and latency is the time until a message's batch was "
-        "answered.",
+        f"max({plan.warmup}, 2 * in flight) sends, or fewer when a run reaches its "
+        f"{plan.time_limit:.0f} s limit. Each row shows the median of {plan.repeats} "
+        "run(s), with the range of all runs in brackets. Logins include the warm-up. "
+        "Client CPU is the client process's CPU time per message in the timed phase. "
+        "Simulator CPU is the simulator process's CPU time per accepted message over "
+        "the whole run, warm-up and login included.",
+        "",
+        f"`send_many` row: {plan.batch_count:,} messages in batches of 500, sent one "
+        "batch request after another. A message's latency is the time until the "
+        "response to its batch arrived.",
         "",
         *_throughput_table(throughput_rows(results, baseline), baseline),
     ]
@@ -322,9 +322,9 @@ def markdown_report(results: Results, machine: dict[str, Any], baseline: tuple[s
             "",
             f"Token churn: token lifetime {plan.churn_ttl:.0f} s, each client sending "
             f"{plan.churn_rate:.0f} msg/s with up to {plan.churn_concurrency} in flight for "
-            f"{plan.churn_duration:.0f} s; every answer is delayed by "
-            f"{plan.churn_latency * 1000:.0f} ms; all clients at once, each against its own "
-            "simulator. Login and refresh calls count every request to those endpoints, "
+            f"{plan.churn_duration:.0f} s. Every response is delayed by "
+            f"{plan.churn_latency * 1000:.0f} ms. All clients run at once, each against its "
+            "own simulator. Login and refresh calls count every request to those endpoints, "
             "failed ones included.",
             "",
             *_churn_table(churn),
@@ -333,6 +333,23 @@ def markdown_report(results: Results, machine: dict[str, Any], baseline: tuple[s
         lines += ["", "Skipped:", ""]
         lines += [f"- {name}: {reason}" for name, reason in results.skipped.items()]
     return "\n".join(lines) + "\n"
+
+
+def load_results(path: Path) -> tuple[Results, dict[str, Any], tuple[str, int]]:
+    """Read a results file written by ``write_results``: the runs, machine and baseline."""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    plan_fields = {name: value for name, value in record["plan"].items() if name != "simulator"}
+    for name, value in plan_fields.items():
+        if isinstance(value, list):
+            plan_fields[name] = tuple(value)
+    results = Results(
+        plan=Plan(**plan_fields),
+        runs=[Run(**run) for run in record["runs"]],
+        skipped=record["skipped"],
+        environments=record["peer_environments"],
+    )
+    baseline = (record["baseline"]["setup"], int(record["baseline"]["concurrency"]))
+    return results, record["machine"], baseline
 
 
 def write_results(

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import FULL, QUICK, SEND_SETUPS, run_benchmarks
 from benchmarks.peer_env import PEERS
-from benchmarks.report import machine_info, markdown_report, write_results
+from benchmarks.report import load_results, machine_info, markdown_report, write_results
 
 _KNOWN = (*SEND_SETUPS, *(peer.name for peer in PEERS if peer.requirement is None))
 
@@ -37,6 +37,14 @@ def _parse_baseline(text: str) -> tuple[str, int]:
             f"expected SETUP@CONCURRENCY with SETUP one of {', '.join(SEND_SETUPS)}, got {text!r}"
         )
     return setup, int(concurrency)
+
+
+def _render(path: Path) -> int:
+    results, machine, baseline = load_results(path)
+    page = markdown_report(results, machine, baseline)
+    path.with_suffix(".md").write_text(page, encoding="utf-8")
+    print(page)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,12 +72,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-batch", action="store_true", help="skip the send_many runs")
     parser.add_argument("--no-churn", action="store_true", help="skip the token churn runs")
     parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="print the tables of an earlier results file and write its .md beside it; "
+        "runs nothing",
+    )
+    parser.add_argument(
         "--results-dir",
         type=Path,
         default=Path(__file__).resolve().parent / "results",
         help="where the JSON and Markdown results go (default: benchmarks/results)",
     )
     args = parser.parse_args(argv)
+    if args.render is not None:
+        return _render(args.render)
 
     setups = [name.strip() for name in args.setups.split(",") if name.strip()]
     unknown = [name for name in setups if name not in _KNOWN]

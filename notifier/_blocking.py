@@ -241,14 +241,22 @@ class Notifier:
         return self._run(functools.partial(self._engine.send, message))
 
     def send_many(
-        self, messages: Iterable[Sms], *, concurrency: int = 16
+        self,
+        messages: Iterable[Sms],
+        *,
+        concurrency: int = 16,
+        batch: bool | None = None,
     ) -> list[SendResult | NotifierError]:
         """Send many messages; return one result or error per message, in input order.
 
-        See ``AsyncNotifier.send_many()``.
+        ``batch`` chooses between the provider's batch endpoint and one
+        request per message; see ``AsyncNotifier.send_many()``, whose errors
+        it raises.
         """
-        batch = list(messages)
-        return self._run(functools.partial(self._engine.send_many, batch, concurrency=concurrency))
+        items = list(messages)
+        return self._run(
+            functools.partial(self._engine.send_many, items, concurrency=concurrency, batch=batch)
+        )
 
     def call(self, function: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a coroutine function on the notifier's event loop and return its result.

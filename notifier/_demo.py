@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._errors import ConfigurationError
-from ._models import SendResult, Sms
-from ._provider import Capabilities, Provider
 from ._segments import count_segments
 
 if TYPE_CHECKING:
@@ -143,28 +141,6 @@ class DemoOutcome:
         return self.provider_stats["refreshes"] + max(self.provider_stats["logins"] - 1, 0)
 
 
-class _OneMessagePerRequest(Provider):
-    """Show the Eskiz provider without its batch endpoint.
-
-    ``AsyncNotifier.send_many`` takes a provider's batch endpoint whenever it
-    has one. The demo's default run sends one request per message instead,
-    so many requests need a token at once while tokens expire.
-    """
-
-    # NOTE: a send_many() option to turn batching off would make this wrapper unnecessary.
-    name = "eskiz"
-    capabilities = Capabilities(unicode=True, batch=False, delivery_reports=True)
-
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-
-    async def send(self, message: Sms) -> SendResult:
-        return await self.provider.send(message)
-
-    async def aclose(self) -> None:
-        await self.provider.aclose()
-
-
 def find_campaign(explicit: Path | None = None) -> Path:
     """Return the campaign file to send: ``explicit``, the packaged copy, or the checkout's.
 
@@ -268,18 +244,21 @@ def run_demo(options: DemoOptions, console: Console) -> DemoOutcome:
             base_url=simulator.base_url,
             batch_size=options.batch_size,
         )
-        provider: Provider = eskiz if options.batch else _OneMessagePerRequest(eskiz)
         description = "Sending in batches" if options.batch else "Sending"
 
         async def send_all() -> None:
             # A private plugin manager: the demo's progress observer must not
             # see, or be seen by, other notifiers of the process.
-            async with AsyncNotifier(provider, plugins=new_plugin_manager()) as notifier:
+            async with AsyncNotifier(eskiz, plugins=new_plugin_manager()) as notifier:
+                # batch=False keeps one request per message although Eskiz
+                # has a batch endpoint, so many requests need a token at once
+                # while tokens expire.
                 await run.send(
                     notifier,
                     concurrency=options.concurrency,
                     console=console,
                     description=description,
+                    batch=options.batch,
                 )
 
         try:

@@ -31,6 +31,7 @@ from ._errors import (
     NotifierClosed,
     NotifierError,
     ProviderError,
+    UnsupportedFeature,
 )
 from ._models import Attempt, SendResult, Sms
 from ._plugins import call_observers, get_plugin_manager, load_plugins, provider_classes
@@ -362,13 +363,27 @@ class AsyncNotifier:
         logger.debug("SMS %s failed after %.3fs: %s", message.client_ref, elapsed, error)
 
     async def send_many(
-        self, messages: Iterable[Sms], *, concurrency: int = 16
+        self,
+        messages: Iterable[Sms],
+        *,
+        concurrency: int = 16,
+        batch: bool | None = None,
     ) -> list[SendResult | NotifierError]:
         """Send many messages; return one result or error per message, in input order.
 
         A failed message gets its ``NotifierError`` as its entry instead of
-        raising. When the provider has a batch endpoint
-        (``capabilities.batch``), ``send_batch()`` is called once per
+        raising. ``batch`` chooses how the messages go out:
+
+        - ``None`` (the default): through the provider's batch endpoint when
+          it has one (``capabilities.batch``), otherwise one ``send()`` per
+          message.
+        - ``False``: one ``send()`` per message even when the provider has a
+          batch endpoint, for example to keep per-message retries and
+          failover, or to spread requests over time.
+        - ``True``: through the batch endpoint; a provider without one raises
+          ``UnsupportedFeature`` before anything is sent.
+
+        On the batch path ``send_batch()`` is called once per
         ``capabilities.max_batch_size`` messages (once for all of them when
         the provider sets no maximum), one call after another, and
         ``concurrency`` does not apply. An error raised for a whole call
@@ -377,19 +392,37 @@ class AsyncNotifier:
         ``concurrency`` at a time.
 
         Each ``send_batch()`` call makes one ``notifier.send_batch`` span.
-        Without a batch endpoint each message makes its own ``notifier.send``
-        span.
+        Without batching each message makes its own ``notifier.send`` span.
 
         Raises:
             NotifierClosed: the notifier was closed before the call.
+            UnsupportedFeature: ``batch=True`` and the provider has no batch
+                endpoint.
             ValueError: ``concurrency`` is not a positive integer.
+            TypeError: ``batch`` is not ``True``, ``False`` or ``None``.
         """
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(
                 f"send_many() concurrency must be a positive integer, got {concurrency!r}."
             )
+        if batch is not None and not isinstance(batch, bool):
+            raise TypeError(
+                f"send_many() batch must be True, False or None, got {batch!r}; None uses "
+                "the provider's batch endpoint when it has one."
+            )
         items = list(messages)
         self._check_open()
+        provider = self._provider
+        use_batch = provider.capabilities.batch if batch is None else batch
+        if use_batch and not provider.capabilities.batch:
+            raise UnsupportedFeature(
+                f"send_many(batch=True) needs a batch endpoint, but provider "
+                f"{provider.name!r} has none; pass batch=None or batch=False to send "
+                "one request per message.",
+                provider=provider.name,
+                feature="batch",
+            )
+
         outcomes: list[SendResult | NotifierError | None] = [None] * len(items)
         to_send: list[int] = []
         for index, item in enumerate(items):
@@ -401,8 +434,7 @@ class AsyncNotifier:
                     "build each message with Sms(to, body)."
                 )
 
-        provider = self._provider
-        if provider.capabilities.batch:
+        if use_batch:
             # One send_batch() call per max_batch_size messages, one after
             # another: an error raised for a call then fails only that call's
             # messages, never messages an earlier call already handed over,

@@ -182,8 +182,12 @@ class BulkRun:
         concurrency: int,
         console: Console,
         description: str = "Sending",
+        batch: bool | None = None,
     ) -> None:
-        """Send every valid row through ``notifier``, showing a progress bar on ``console``."""
+        """Send every valid row through ``notifier``, showing a progress bar on ``console``.
+
+        ``batch`` is passed to ``AsyncNotifier.send_many()``.
+        """
         messages = [row.message for row in self._valid if row.message is not None]
         progress = _new_progress(console)
         task = progress.add_task(
@@ -195,7 +199,7 @@ class BulkRun:
         self._started_sending = time.perf_counter()
         try:
             with progress:
-                outcomes = await notifier.send_many(messages, concurrency=concurrency)
+                outcomes = await notifier.send_many(messages, concurrency=concurrency, batch=batch)
         finally:
             self._finished_sending = time.perf_counter()
             notifier.plugins.unregister(tracker)
@@ -306,8 +310,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=(
-            "requests in flight at once (default %(default)s); with a batch "
-            "endpoint, batch requests in flight"
+            "requests in flight at once (default %(default)s); a provider with a "
+            "batch endpoint sends one batch request at a time instead"
         ),
     )
     parser.add_argument(

@@ -21,6 +21,7 @@ from notifier import (
     RejectedError,
     SendResult,
     Sms,
+    UnsupportedFeature,
 )
 from notifier._blocking import _loop_thread
 from notifier._plugins import new_plugin_manager
@@ -83,6 +84,21 @@ class TestSend:
             )
         assert isinstance(outcomes[0], SendResult)
         assert isinstance(outcomes[1], ProviderUnavailable)
+
+    def test_send_many_batch_switch(self) -> None:
+        fake = FakeProvider(batch_size=5)
+        messages = [Sms(OK_NUMBER, f"xabar {i}") for i in range(3)]
+        with Notifier(fake) as notifier:
+            single = notifier.send_many(messages, batch=False)
+            batched = notifier.send_many(messages, batch=True)
+        assert all(isinstance(outcome, SendResult) for outcome in single + batched)
+        assert [len(batch) for batch in fake.batches] == [3]
+        assert len(fake.outbox) == 6
+
+    def test_send_many_batch_true_unsupported(self) -> None:
+        with Notifier(FakeProvider()) as notifier, pytest.raises(UnsupportedFeature) as caught:
+            notifier.send_many([Sms(OK_NUMBER, "Salom")], batch=True)
+        assert caught.value.provider == "fake"
 
     def test_build_sms_and_properties(self) -> None:
         fake = FakeProvider()

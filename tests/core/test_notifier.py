@@ -29,6 +29,7 @@ from notifier import (
     SendResult,
     SendStatus,
     Sms,
+    UnsupportedFeature,
     hookimpl,
 )
 from notifier._plugins import new_plugin_manager
@@ -488,6 +489,101 @@ class TestSendMany:
             outcomes = await notifier.send_many([Sms(OK_NUMBER, "a"), Sms(OK_NUMBER, "b")])
         assert all(type(outcome) is ProviderError for outcome in outcomes)
         assert "bug in the provider" in str(outcomes[0])
+
+
+class TestSendManyBatchSwitch:
+    async def test_default_batches_when_provider_can(self) -> None:
+        fake = FakeProvider(batch_size=4)
+        messages = [Sms(OK_NUMBER, f"xabar {i}") for i in range(6)]
+        async with AsyncNotifier(fake) as notifier:
+            outcomes = await notifier.send_many(messages, batch=None)
+        assert all(isinstance(outcome, SendResult) for outcome in outcomes)
+        assert [len(batch) for batch in fake.batches] == [4, 2]
+
+    async def test_false_sends_one_by_one(
+        self, manager: pluggy.PluginManager, recorder: Recorder
+    ) -> None:
+        provider = CountingProvider(batch_size=4)
+        messages = [Sms(OK_NUMBER, f"xabar {i}") for i in range(12)]
+        messages[5] = Sms(FakeProvider.REJECTED_NUMBER, "rad etiladi")
+        async with AsyncNotifier(provider, plugins=manager) as notifier:
+            outcomes = await notifier.send_many(messages, concurrency=3, batch=False)
+
+        assert provider.batches == []
+        assert provider.outbox == [m for m in messages if m.to == OK_NUMBER]
+        assert provider.max_in_flight == 3
+        assert isinstance(outcomes[5], RejectedError)
+        for index, (message, outcome) in enumerate(zip(messages, outcomes, strict=True)):
+            if index == 5:
+                continue
+            assert isinstance(outcome, SendResult)
+            assert outcome.client_ref == message.client_ref
+        kinds = [call[0] for call in recorder.calls]
+        assert kinds.count("sending") == 12
+        assert kinds.count("sent") == 11
+        assert kinds.count("failed") == 1
+
+    async def test_false_on_single_provider_is_plain_sends(self) -> None:
+        fake = FakeProvider()
+        async with AsyncNotifier(fake) as notifier:
+            outcomes = await notifier.send_many([Sms(OK_NUMBER, "Salom")], batch=False)
+        assert isinstance(outcomes[0], SendResult)
+        assert len(fake.outbox) == 1
+
+    async def test_true_uses_batch_endpoint(self) -> None:
+        fake = FakeProvider(batch_size=3)
+        messages = [Sms(OK_NUMBER, f"xabar {i}") for i in range(5)]
+        async with AsyncNotifier(fake) as notifier:
+            outcomes = await notifier.send_many(messages, concurrency=1, batch=True)
+        assert all(isinstance(outcome, SendResult) for outcome in outcomes)
+        assert [len(batch) for batch in fake.batches] == [3, 2]
+
+    async def test_true_without_endpoint_raises_before_sending(self) -> None:
+        fake = FakeProvider()
+        async with AsyncNotifier(fake) as notifier:
+            with pytest.raises(UnsupportedFeature) as caught:
+                await notifier.send_many([Sms(OK_NUMBER, "Salom")], batch=True)
+        assert caught.value.provider == "fake"
+        assert caught.value.feature == "batch"
+        assert "'fake'" in str(caught.value)
+        assert "batch=False" in str(caught.value)
+        assert fake.outbox == []
+
+    async def test_true_names_policy_without_endpoint(self) -> None:
+        policy = Failover([FakeProvider(batch_size=5), FakeProvider()], breaker=None)
+        async with AsyncNotifier(policy) as notifier:
+            with pytest.raises(UnsupportedFeature) as caught:
+                await notifier.send_many([Sms(OK_NUMBER, "Salom")], batch=True)
+        assert caught.value.provider == "failover(fake,fake)"
+
+    async def test_true_with_empty_input_still_checks(self) -> None:
+        async with AsyncNotifier(FakeProvider()) as notifier:
+            with pytest.raises(UnsupportedFeature):
+                await notifier.send_many([], batch=True)
+
+    async def test_policy_with_batching_children_batches_or_not(self) -> None:
+        first = FakeProvider(batch_size=5)
+        second = FakeProvider(batch_size=5)
+        messages = [Sms(OK_NUMBER, f"xabar {i}") for i in range(3)]
+        async with AsyncNotifier([first, second]) as notifier:
+            batched = await notifier.send_many(messages)
+            single = await notifier.send_many(messages, batch=False)
+        assert all(isinstance(outcome, SendResult) for outcome in batched + single)
+        assert [len(batch) for batch in first.batches] == [3]
+        assert len(first.outbox) == 6
+        assert second.outbox == []
+
+    @pytest.mark.parametrize("batch", ["yes", 1, 0])
+    async def test_invalid_batch_is_rejected(self, batch: object) -> None:
+        async with AsyncNotifier(FakeProvider(batch_size=2)) as notifier:
+            with pytest.raises(TypeError, match="batch must be True, False or None"):
+                await notifier.send_many([], batch=batch)  # type: ignore[arg-type]
+
+    async def test_closed_notifier_raises_closed_first(self) -> None:
+        notifier = AsyncNotifier(FakeProvider())
+        await notifier.aclose()
+        with pytest.raises(NotifierClosed):
+            await notifier.send_many([Sms(OK_NUMBER, "Salom")], batch=True)
 
 
 class TestLogging:

@@ -114,6 +114,18 @@ class TestSharedToken:
         assert sim.stats.requests["/message/sms/send-batch"] == 1
         assert sim.stats.sends == 30
 
+    async def test_send_many_batch_false_sends_singly(
+        self, sim: EskizSimulator, provider: EskizProvider
+    ) -> None:
+        messages = [_sms(n) for n in range(12)]
+        async with _notifier(provider) as notifier:
+            outcomes = await notifier.send_many(messages, concurrency=4, batch=False)
+        assert all(isinstance(outcome, SendResult) for outcome in outcomes)
+        assert sim.stats.requests["/message/sms/send-batch"] == 0
+        assert sim.stats.requests[SEND_PATH] == 12
+        assert sim.stats.sends == 12
+        assert sim.stats.logins == 1
+
 
 def _client_spans(spans: InMemorySpanExporter) -> list[ReadableSpan]:
     return [span for span in spans.get_finished_spans() if span.kind is SpanKind.CLIENT]

@@ -49,6 +49,7 @@ from ._notifier import AsyncNotifier
 from ._phone import mask_phone, normalize_phone
 from ._plugins import PluginWarning, get_plugin_manager, load_plugins, provider_classes
 from ._provider import BatchOutcome, Capabilities, Provider
+from ._provider_env import provider_from_env
 from ._receiver import CallbackResponse, DeliveryReportReceiver, ReportCallback
 from ._report_store import InMemoryReportStore, MessageState, ReportOutcome, ReportStore
 from ._retry import RetryPolicy, instant_retries
@@ -131,6 +132,7 @@ __all__ = [
     "new_client_ref",
     "normalize_phone",
     "provider_classes",
+    "provider_from_env",
     "provider_health",
     "split_segments",
     "to_gsm7",

@@ -21,7 +21,6 @@ from typing import Any, cast
 
 import anyio
 import pluggy
-from pydantic import ValidationError
 from typing_extensions import Self
 
 from . import _telemetry
@@ -36,8 +35,9 @@ from ._errors import (
 from ._models import Attempt, SendResult, Sms
 from ._plugins import call_observers, get_plugin_manager, load_plugins, provider_classes
 from ._provider import BatchOutcome, Provider
+from ._provider_env import build_providers, close_unused
 from ._routing import Failover, RoutingPolicy, build_policy_from_env
-from ._settings import NotifierSettings, check_region, read_environ, settings_error, settings_values
+from ._settings import NotifierSettings, check_region, read_environ
 
 __all__ = ["AsyncNotifier", "ProviderInput"]
 
@@ -187,6 +187,8 @@ class AsyncNotifier:
         ``NOTIFIER_PROVIDER`` with its own ``from_env()``, and when several
         are named, routes between them as ``NOTIFIER_ROUTING`` sets
         (``failover`` by default). ``env_file=None`` reads the environment only.
+        When a provider or the routing policy fails to build, the providers
+        already built are closed before the error is raised.
 
         Raises:
             ConfigurationError: ``NOTIFIER_PROVIDER`` is missing or names a
@@ -218,18 +220,23 @@ class AsyncNotifier:
                 f"'pip install notifier-{missing[0]}'."
             )
 
-        providers = [_provider_from_env(classes[name], env_file) for name in names]
-        if len(providers) == 1:
-            if settings.routing not in (None, "failover"):
-                logger.debug(
-                    "NOTIFIER_ROUTING=%s has no effect with one provider", settings.routing
-                )
-            provider: Provider = providers[0]
-        else:
-            environ = read_environ(env_file)
-            environ["NOTIFIER_ROUTING"] = settings.routing or "failover"
-            provider = build_policy_from_env(providers, environ)
-        return cls(provider, default_region=settings.default_region, plugins=manager)
+        providers = build_providers([classes[name] for name in names], env_file)
+        try:
+            if len(providers) == 1:
+                if settings.routing not in (None, "failover"):
+                    logger.debug(
+                        "NOTIFIER_ROUTING=%s has no effect with one provider", settings.routing
+                    )
+                provider: Provider = providers[0]
+            else:
+                environ = read_environ(env_file)
+                environ["NOTIFIER_ROUTING"] = settings.routing or "failover"
+                provider = build_policy_from_env(providers, environ)
+            return cls(provider, default_region=settings.default_region, plugins=manager)
+        except BaseException:
+            # An invalid routing variable: the providers are built but unused.
+            close_unused(providers)
+            raise
 
     def build_sms(self, to: str, body: str, **fields: Any) -> Sms:
         """Build an ``Sms``, resolving a national number with ``default_region``.
@@ -600,34 +607,3 @@ def _unexpected_error(
         provider=provider.name,
         client_ref=client_ref,
     )
-
-
-def _provider_from_env(provider_class: type[Provider], env_file: str | Path | None) -> Provider:
-    """Build ``provider_class`` from the environment, reading ``env_file`` for it."""
-    name = provider_class.name
-    settings_class = provider_class.settings_class
-    try:
-        if settings_class is None or env_file == ".env":
-            # The provider's settings class reads ./.env itself.
-            return provider_class.from_env()
-        prefix = str(settings_class.model_config.get("env_prefix", ""))
-        try:
-            provider_settings = settings_class(_env_file=env_file)
-        except ValidationError as exc:
-            raise settings_error(exc, prefix, name) from None
-        return provider_class.from_env(**settings_values(provider_settings))
-    except ConfigurationError:
-        raise
-    except ValidationError as exc:
-        prefix = str(settings_class.model_config.get("env_prefix", "")) if settings_class else ""
-        raise settings_error(exc, prefix, name) from None
-    except NotImplementedError as exc:
-        raise ConfigurationError(
-            f"Provider {name!r} cannot be built from the environment; "
-            "construct it in code and pass it to AsyncNotifier()."
-        ) from exc
-    except Exception as exc:
-        raise ConfigurationError(
-            f"Provider {name!r} failed to build from the environment: {type(exc).__qualname__}. "
-            "Check its settings; the exception is attached as __cause__."
-        ) from exc

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .._errors import ConfigurationError
-from .._notifier import AsyncNotifier, _provider_from_env
-from .._plugins import get_plugin_manager, load_plugins, parse_names, provider_classes
+from .._notifier import AsyncNotifier
+from .._plugins import get_plugin_manager, parse_names
+from .._provider_env import provider_from_env
 from .._settings import NotifierSettings
 
 __all__ = ["build_notifier"]
@@ -30,17 +31,7 @@ def build_notifier(provider: str | None = None) -> AsyncNotifier:
             f"--provider takes one provider name, got {provider!r}; to route between "
             "several, set NOTIFIER_PROVIDER and omit --provider."
         )
-    name = names[0]
     settings = NotifierSettings.load()
     manager = get_plugin_manager()
-    load_plugins(manager, disabled=settings.disabled_plugins, required=[name])
-    classes = provider_classes(manager, required=[name])
-    provider_class = classes.get(name)
-    if provider_class is None:
-        installed = ", ".join(sorted(classes)) or "none"
-        raise ConfigurationError(
-            f"--provider {name!r} is not installed. Installed providers: {installed}. "
-            f"Install its package, e.g. 'pip install notifier-{name}'."
-        )
-    built = _provider_from_env(provider_class, ".env")
+    built = provider_from_env(names[0], plugins=manager)
     return AsyncNotifier(built, default_region=settings.default_region, plugins=manager)

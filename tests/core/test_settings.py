@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pluggy
 import pytest
@@ -17,6 +18,7 @@ from notifier import (
     Failover,
     NotifierSettings,
     Weighted,
+    provider_from_env,
 )
 from notifier._plugins import new_plugin_manager
 from notifier._settings import read_environ
@@ -267,3 +269,195 @@ class TestFromEnvSeveralProviders:
         message = str(caught.value)
         assert "'broken'" in message
         assert "ImportError: needs the vendor SDK" in message
+
+
+class TrackedProvider(FakeProvider):
+    """A fake that keeps every instance built, to check that from_env() closes them."""
+
+    name = "tracked"
+    built: ClassVar[list[TrackedProvider]] = []
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        TrackedProvider.built.append(self)
+
+
+class UncloseableProvider(TrackedProvider):
+    name = "uncloseable"
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        raise RuntimeError("the vendor SDK failed to close")
+
+
+class TestProviderFromEnv:
+    @pytest.fixture
+    def manager(self) -> pluggy.PluginManager:
+        manager = new_plugin_manager()
+        manager.register(StaticPlugin(SecondProvider, VaultProvider), name="static")
+        return manager
+
+    async def test_builds_named_provider(self, manager: pluggy.PluginManager) -> None:
+        provider = provider_from_env("second", plugins=manager)
+        assert type(provider) is SecondProvider
+        await provider.aclose()
+
+    async def test_name_ignores_case_and_spaces(self, manager: pluggy.PluginManager) -> None:
+        provider = provider_from_env("  Fake ", plugins=manager)
+        assert type(provider) is FakeProvider
+        await provider.aclose()
+
+    async def test_each_call_builds_new_provider(self, manager: pluggy.PluginManager) -> None:
+        first = provider_from_env("fake", plugins=manager)
+        second = provider_from_env("fake", plugins=manager)
+        assert first is not second
+        await first.aclose()
+        await second.aclose()
+
+    async def test_reads_dot_env_by_default(
+        self, tmp_path: Path, manager: pluggy.PluginManager
+    ) -> None:
+        (tmp_path / ".env").write_text("NOTIFIER_FAKE_BATCH_SIZE=4\n")
+        provider = provider_from_env("fake", plugins=manager)
+        assert isinstance(provider, FakeProvider)
+        assert provider.batch_size == 4
+        await provider.aclose()
+
+    async def test_reads_other_env_file(
+        self, tmp_path: Path, manager: pluggy.PluginManager
+    ) -> None:
+        (tmp_path / ".env").write_text("NOTIFIER_FAKE_BATCH_SIZE=99\n")
+        other = tmp_path / "staging.env"
+        other.write_text("NOTIFIER_FAKE_BATCH_SIZE=3\n")
+        provider = provider_from_env("fake", env_file=other, plugins=manager)
+        assert isinstance(provider, FakeProvider)
+        assert provider.batch_size == 3
+        await provider.aclose()
+
+    async def test_env_file_none_ignores_dot_env(
+        self, tmp_path: Path, manager: pluggy.PluginManager
+    ) -> None:
+        (tmp_path / ".env").write_text("NOTIFIER_FAKE_BATCH_SIZE=4\n")
+        provider = provider_from_env("fake", env_file=None, plugins=manager)
+        assert isinstance(provider, FakeProvider)
+        assert provider.batch_size is None
+        await provider.aclose()
+
+    async def test_ignores_routing_variables(
+        self, manager: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("NOTIFIER_PROVIDER", "second,vault")
+        monkeypatch.setenv("NOTIFIER_ROUTING", "round-robin")
+        provider = provider_from_env("fake", plugins=manager)
+        assert type(provider) is FakeProvider
+        await provider.aclose()
+
+    def test_unknown_name_lists_installed(self, manager: pluggy.PluginManager) -> None:
+        with pytest.raises(ConfigurationError) as caught:
+            provider_from_env("smsgate", plugins=manager)
+        message = str(caught.value)
+        assert "'smsgate' is not installed" in message
+        assert "Installed providers: eskiz, fake, second, twilio, vault." in message
+        assert "pip install notifier-smsgate" in message
+
+    @pytest.mark.parametrize("name", ["fake,second", "", " , "])
+    def test_needs_exactly_one_name(self, manager: pluggy.PluginManager, name: str) -> None:
+        with pytest.raises(ConfigurationError, match="takes one provider name"):
+            provider_from_env(name, plugins=manager)
+
+    def test_non_string_name_is_type_error(self, manager: pluggy.PluginManager) -> None:
+        with pytest.raises(TypeError, match="takes a provider name, got list"):
+            provider_from_env(["fake"], plugins=manager)  # type: ignore[arg-type]
+
+    def test_disabled_in_env_file_is_rejected(
+        self, tmp_path: Path, manager: pluggy.PluginManager
+    ) -> None:
+        other = tmp_path / "blocked.env"
+        other.write_text("NOTIFIER_DISABLE_PLUGINS=fake\n")
+        with pytest.raises(ConfigurationError, match=r"'fake'.*NOTIFIER_DISABLE_PLUGINS"):
+            provider_from_env("fake", env_file=other, plugins=manager)
+
+    def test_missing_secret_names_variable_not_value(
+        self, tmp_path: Path, manager: pluggy.PluginManager
+    ) -> None:
+        other = tmp_path / "vault.env"
+        other.write_text("NOTIFIER_VAULT_RETRIES=x-secret-value\n")
+        with pytest.raises(ConfigurationError) as caught:
+            provider_from_env("vault", env_file=other, plugins=manager)
+        message = str(caught.value)
+        assert "NOTIFIER_VAULT_TOKEN is not set" in message
+        assert "x-secret-value" not in message
+
+    async def test_process_wide_manager_by_default(self) -> None:
+        provider = provider_from_env("fake")
+        assert type(provider) is FakeProvider
+        await provider.aclose()
+
+
+class TestFromEnvClosesBuiltProviders:
+    @pytest.fixture
+    def manager(self) -> pluggy.PluginManager:
+        TrackedProvider.built.clear()
+        manager = new_plugin_manager()
+        plugin = StaticPlugin(TrackedProvider, UncloseableProvider, SecondProvider, VaultProvider)
+        manager.register(plugin, name="static")
+        return manager
+
+    def test_later_build_failure_closes_earlier(
+        self, tmp_path: Path, manager: pluggy.PluginManager
+    ) -> None:
+        # The vault provider's token is missing from the file.
+        other = tmp_path / "vault.env"
+        other.write_text("NOTIFIER_PROVIDER=tracked,vault\n")
+        with pytest.raises(ConfigurationError, match="NOTIFIER_VAULT_TOKEN is not set"):
+            AsyncNotifier.from_env(other, plugins=manager)
+        assert len(TrackedProvider.built) == 1
+        assert TrackedProvider.built[0].closed
+
+    async def test_closes_inside_running_loop(
+        self, tmp_path: Path, manager: pluggy.PluginManager
+    ) -> None:
+        other = tmp_path / "vault.env"
+        other.write_text("NOTIFIER_PROVIDER=tracked,vault\n")
+        with pytest.raises(ConfigurationError, match="NOTIFIER_VAULT_TOKEN"):
+            AsyncNotifier.from_env(other, plugins=manager)
+        assert len(TrackedProvider.built) == 1
+        assert TrackedProvider.built[0].closed
+
+    def test_invalid_routing_closes_every_provider(
+        self, manager: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("NOTIFIER_PROVIDER", "tracked,uncloseable")
+        monkeypatch.setenv("NOTIFIER_ROUTING", "weighted")
+        with pytest.raises(ConfigurationError, match="NOTIFIER_ROUTING_WEIGHTS"):
+            AsyncNotifier.from_env(plugins=manager)
+        assert len(TrackedProvider.built) == 2
+        assert all(provider.closed for provider in TrackedProvider.built)
+
+    def test_failed_close_is_logged_not_raised(
+        self,
+        tmp_path: Path,
+        manager: pluggy.PluginManager,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        other = tmp_path / "vault.env"
+        other.write_text("NOTIFIER_PROVIDER=uncloseable,tracked,vault\n")
+        with pytest.raises(ConfigurationError, match="NOTIFIER_VAULT_TOKEN"):
+            AsyncNotifier.from_env(other, plugins=manager)
+        assert len(TrackedProvider.built) == 2
+        assert all(provider.closed for provider in TrackedProvider.built)
+        warnings = [record for record in caplog.records if record.levelname == "WARNING"]
+        assert len(warnings) == 1
+        assert warnings[0].getMessage() == (
+            "Closing unused provider uncloseable failed: RuntimeError"
+        )
+
+    async def test_successful_build_leaves_providers_open(
+        self, manager: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("NOTIFIER_PROVIDER", "tracked,second")
+        notifier = AsyncNotifier.from_env(plugins=manager)
+        assert len(TrackedProvider.built) == 1
+        assert not TrackedProvider.built[0].closed
+        await notifier.aclose()
+        assert TrackedProvider.built[0].closed

@@ -55,8 +55,9 @@ class Provider(abc.ABC):
     Subclasses set ``name`` (the entry-point name, e.g. ``"eskiz"``),
     ``capabilities`` and ``settings_class`` (a pydantic-settings class with the
     vendor's env prefix and its secrets as ``SecretStr``), and implement
-    ``send`` and ``aclose``. ``send_batch`` and ``parse_delivery_report`` are
-    optional; the defaults raise ``UnsupportedFeature``.
+    ``send`` and ``aclose``. ``send_batch``, ``parse_delivery_report`` and
+    ``check_credentials`` are optional; the defaults raise
+    ``UnsupportedFeature``.
 
     A provider instance may be shared by several notifiers and used from one
     event loop at a time; the blocking ``Notifier`` guarantees that by running
@@ -111,6 +112,27 @@ class Provider(abc.ABC):
             f"Provider {self.name!r} does not parse delivery reports.",
             provider=self.name,
             feature="delivery_reports",
+        )
+
+    async def check_credentials(self) -> None:
+        """Verify the configured credentials with the vendor's cheapest authenticated call.
+
+        Returns when the vendor accepted the credentials. Sends no message
+        and changes nothing at the vendor; ``notifier check`` calls it for
+        each configured provider.
+
+        Raises:
+            AuthenticationError: the vendor rejected the credentials.
+            ProviderError: the vendor failed or could not be reached, so the
+                credentials were not verified.
+            NotifierClosed: the provider was closed.
+            UnsupportedFeature: the provider has no such call (the default).
+        """
+        raise UnsupportedFeature(
+            f"Provider {self.name!r} has no credential check; its settings were validated "
+            "when it was built, and a send shows whether the vendor accepts them.",
+            provider=self.name,
+            feature="check_credentials",
         )
 
     @abc.abstractmethod

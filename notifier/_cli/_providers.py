@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 from collections.abc import Iterator
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .._errors import NotifierError
+from .._errors import NotifierError, UnsupportedFeature
 from .._notifier import AsyncNotifier
 from .._plugins import get_plugin_manager, load_plugins, provider_classes
 from .._provider import Capabilities, Provider
@@ -21,10 +20,6 @@ from ._config import build_notifier
 from ._output import EXIT_FAILED, EXIT_OK, stdout_console
 
 __all__ = ["register"]
-
-# Coroutine methods a provider may offer as a cheap authenticated request,
-# tried in this order by ``notifier check``. Each takes no arguments.
-CREDENTIAL_CHECKS = ("check_credentials", "balance")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,9 +43,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "check",
         help="check the configuration and the provider credentials",
         description=(
-            "Build the notifier from NOTIFIER_* variables and .env, then make one "
-            "cheap authenticated request per provider (for Eskiz: a login and a "
-            "balance read) without sending any SMS. Exit code 0 when every check "
+            "Build the notifier from NOTIFIER_* variables and .env, then verify the "
+            "credentials of each provider with its check_credentials() call, the "
+            "vendor's cheapest authenticated request (for Eskiz: a login and a read "
+            "of the account), without sending any SMS. Exit code 0 when every check "
             "passed, 1 when a provider check failed, 2 for a configuration error."
         ),
     )
@@ -187,19 +183,18 @@ def _vendor_providers(root: Provider) -> Iterator[Provider]:
 
 
 async def _check_provider(provider: Provider) -> tuple[bool, str]:
-    """Make the provider's cheap authenticated request; return (passed, detail)."""
-    for method_name in CREDENTIAL_CHECKS:
-        method = getattr(provider, method_name, None)
-        if method is None or not inspect.iscoroutinefunction(method):
-            continue
-        try:
-            answer = await method()
-        except NotifierError as error:
-            return False, f"{type(error).__name__}: {error}"
-        if method_name == "balance":
-            return True, f"credentials accepted; balance {answer}"
-        return True, "credentials accepted"
-    return True, "settings valid; this provider has no credential check"
+    """Call the provider's ``check_credentials()``; return (passed, detail).
+
+    A provider without a credential check passes: its settings were valid,
+    because the notifier was built.
+    """
+    try:
+        await provider.check_credentials()
+    except UnsupportedFeature:
+        return True, "settings valid; this provider has no credential check"
+    except NotifierError as error:
+        return False, f"{type(error).__name__}: {error}"
+    return True, "credentials accepted"
 
 
 def run_check(args: argparse.Namespace) -> int:

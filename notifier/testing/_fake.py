@@ -85,6 +85,8 @@ class FakeProvider(Provider):
     awaited before each response, to test timeouts and cancellation.
     ``parse_delivery_report()`` reads the JSON written by
     ``delivery_report_body()``, so callback receivers can be tested too.
+    ``check_credentials()`` counts its calls in ``credential_checks`` and
+    raises ``AuthenticationError`` while ``credentials_valid`` is false.
     """
 
     name = "fake"
@@ -116,6 +118,8 @@ class FakeProvider(Provider):
         self.sent: list[SendResult] = []
         self.failed: list[tuple[Sms, NotifierError]] = []
         self.batches: list[list[Sms]] = []
+        self.credentials_valid = True
+        self.credential_checks = 0
         self.closed = False
         self._scripted: deque[ErrorSpec] = deque()
         self._counter = 0
@@ -156,11 +160,12 @@ class FakeProvider(Provider):
         self._scripted.extend([error] * times)
 
     def reset(self) -> None:
-        """Forget every recorded message and scripted failure."""
+        """Forget every recorded message, credential check and scripted failure."""
         self.outbox.clear()
         self.sent.clear()
         self.failed.clear()
         self.batches.clear()
+        self.credential_checks = 0
         self._scripted.clear()
 
     async def send(self, message: Sms) -> SendResult:
@@ -206,6 +211,24 @@ class FakeProvider(Provider):
             else:
                 outcomes.append(outcome)
         return outcomes
+
+    async def check_credentials(self) -> None:
+        """Count the check; raise ``AuthenticationError`` if ``credentials_valid`` is false.
+
+        Records no message and takes no failure scripted with ``fail_next()``.
+        """
+        self._check_open()
+        if self.delay:
+            await anyio.sleep(self.delay)
+        self._check_open()
+        self.credential_checks += 1
+        if not self.credentials_valid:
+            raise AuthenticationError(
+                "The fake provider rejected the credentials because its credentials_valid "
+                "attribute is False.",
+                provider=self.name,
+                status_code=401,
+            )
 
     async def aclose(self) -> None:
         """Mark the fake closed; later sends raise ``NotifierClosed``."""

@@ -65,6 +65,9 @@ The checks:
   user stays open.
 - ``send_batch()``, when the provider has a batch endpoint, returns one
   outcome per message in input order.
+- ``check_credentials()``, when the provider has one, returns ``None``
+  without sending a message, and raises ``NotifierClosed`` after
+  ``aclose()``.
 
 Requirements: pytest and pytest-asyncio. Every test and async fixture here
 carries its own asyncio marker, so the suite runs in pytest-asyncio's strict
@@ -99,6 +102,7 @@ from .._errors import (
     ProviderError,
     ProviderUnavailable,
     RejectedError,
+    UnsupportedFeature,
 )
 from .._models import Attempt, SendResult, SendStatus, Sms
 from .._notifier import AsyncNotifier
@@ -706,6 +710,37 @@ class ProviderConformance:
             assert isinstance(outcome, SendResult), f"batch entry failed: {outcome!r}"
             assert outcome.client_ref == message.client_ref
             assert outcome.segments == count_segments(message.body).parts
+
+    # --- credential check ----------------------------------------------------------------
+
+    async def _check_credentials_or_skip(self, provider: Provider) -> object:
+        """Return what ``check_credentials()`` returned or raised; skip if it is unsupported."""
+        outcome = await self.outcome(provider.check_credentials())
+        if isinstance(outcome, UnsupportedFeature):
+            pytest.skip(f"{provider.name!r} has no check_credentials() ({outcome})")
+        return outcome
+
+    @pytest.mark.asyncio
+    async def test_check_credentials_sends_nothing(self, conformance_provider: Provider) -> None:
+        provider = conformance_provider
+        before = self.send_request_count(provider)
+
+        outcome = await self._check_credentials_or_skip(provider)
+
+        assert outcome is None, f"check_credentials() failed or returned a value: {outcome!r}"
+        if before is not None:
+            assert self.send_request_count(provider) == before, (
+                "check_credentials() made a send request"
+            )
+
+    @pytest.mark.asyncio
+    async def test_check_credentials_after_aclose(self, conformance_provider: Provider) -> None:
+        provider = conformance_provider
+        await self.bounded(provider.aclose(), "aclose()")
+
+        outcome = await self._check_credentials_or_skip(provider)
+
+        self.assert_typed_error(provider, outcome, NotifierClosed)
 
     # --- failures ----------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier import NotifierError, SendResult, Sms, hookimpl
+from notifier import NotifierError, Provider, SendResult, Sms, hookimpl
 from notifier._cli import main
 from notifier._plugins import get_plugin_manager
 from notifier.testing import FakeProvider, instant_retries
@@ -695,10 +695,37 @@ class TestProviders:
         assert "NOTIFIER_PROVIDER is not set" in capsys.readouterr().err
 
 
+class PlainProvider(FakeProvider):
+    """A provider without its own credential check: the base class's default applies."""
+
+    name = "plain"
+    check_credentials = Provider.check_credentials
+
+
+class PlainPlugin:
+    @hookimpl
+    def notifier_providers(self) -> list[type[Provider]]:
+        return [PlainProvider]
+
+
 class TestCheck:
     def test_fake_provider_passes(self, fake_env: None, capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["check"]) == 0
-        assert "no credential check" in capsys.readouterr().out
+        output = capsys.readouterr().out
+        assert "credentials accepted" in output
+        assert "no credential check" not in output
+
+    def test_provider_without_check_passes(self, capsys: pytest.CaptureFixture[str]) -> None:
+        manager = get_plugin_manager()
+        plugin = PlainPlugin()
+        manager.register(plugin, name="test-plain-provider")
+        try:
+            assert main(["check", "--provider", "plain"]) == 0
+        finally:
+            manager.unregister(plugin)
+        output = capsys.readouterr().out
+        assert "no credential check" in output
+        assert "credentials accepted" not in output
 
     def test_eskiz_credentials_accepted(
         self,
@@ -710,8 +737,11 @@ class TestCheck:
 
         assert main(["check"]) == 0
 
-        assert "balance 1000000" in capsys.readouterr().out
+        assert "credentials accepted" in capsys.readouterr().out
         assert simulator.stats.logins == 1
+        assert simulator.stats.requests["/auth/login"] == 1
+        assert simulator.stats.requests["/auth/user"] == 1
+        assert simulator.stats.requests["/user/get-limit"] == 0
         assert simulator.stats.sends == 0
 
     def test_eskiz_wrong_password_fails(
@@ -729,6 +759,8 @@ class TestCheck:
         assert "AuthenticationError" in output
         assert "not-the-secret" not in output
         assert simulator.stats.login_failures == 1
+        assert simulator.stats.requests["/auth/login"] == 1
+        assert simulator.stats.requests["/auth/user"] == 0
 
     def test_checks_every_routed_provider(
         self,
@@ -747,8 +779,9 @@ class TestCheck:
 
         output = capsys.readouterr().out
         rows = {line.split("│")[1].strip(): line for line in output.splitlines() if "│" in line}
-        assert "balance 1000000" in rows["eskiz"]
+        assert "credentials accepted" in rows["eskiz"]
         assert "credentials accepted" in rows["twilio"]
+        assert simulator.stats.requests["/auth/user"] == 1
         assert twilio.auth_token not in output
 
     def test_invalid_configuration_exits_2(

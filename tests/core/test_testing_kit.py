@@ -137,6 +137,46 @@ class TestFakeProvider:
             FakeProvider(delay=-1)
 
 
+class TestFakeCredentialCheck:
+    async def test_accepts_and_counts(self) -> None:
+        fake = FakeProvider()
+        assert await fake.check_credentials() is None
+        await fake.check_credentials()
+        assert fake.credential_checks == 2
+        assert fake.outbox == []
+        assert fake.sent == []
+
+    async def test_invalid_credentials_raise(self) -> None:
+        fake = FakeProvider()
+        fake.credentials_valid = False
+        with pytest.raises(AuthenticationError) as caught:
+            await fake.check_credentials()
+        assert caught.value.provider == "fake"
+        assert caught.value.status_code == 401
+        assert "credentials_valid" in str(caught.value)
+        assert fake.credential_checks == 1
+
+    async def test_scripted_failure_stays_for_send(self) -> None:
+        fake = FakeProvider()
+        fake.fail_next(RejectedError)
+        await fake.check_credentials()
+        with pytest.raises(RejectedError):
+            await fake.send(Sms(OK_NUMBER, "Salom"))
+
+    async def test_closed_fake_raises_closed(self) -> None:
+        fake = FakeProvider()
+        await fake.aclose()
+        with pytest.raises(NotifierClosed):
+            await fake.check_credentials()
+        assert fake.credential_checks == 0
+
+    async def test_reset_clears_count(self) -> None:
+        fake = FakeProvider()
+        await fake.check_credentials()
+        fake.reset()
+        assert fake.credential_checks == 0
+
+
 class TestFakeBatch:
     def test_batch_is_per_instance(self) -> None:
         batching = FakeProvider(batch_size=4)

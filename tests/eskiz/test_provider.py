@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from notifier import (
+    AuthenticationError,
     Capabilities,
     ConfigurationError,
     DeliveryUnknown,
@@ -297,6 +298,69 @@ class TestRetries:
             await provider.send(Sms(UZ_PHONE, "Salom"))
         assert caught.value.attempts == 3
         assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+class TestCheckCredentials:
+    async def test_accepted_with_one_login(
+        self, sim: EskizSimulator, provider: EskizProvider
+    ) -> None:
+        assert await provider.check_credentials() is None
+        requests = sim.stats.requests
+        assert requests["/auth/login"] == 1
+        assert requests["/auth/user"] == 1
+        assert sum(requests.values()) == 2
+        assert sim.stats.logins == 1
+        assert sim.stats.sends == 0
+
+    async def test_second_check_reuses_token(
+        self, sim: EskizSimulator, provider: EskizProvider
+    ) -> None:
+        await provider.check_credentials()
+        await provider.check_credentials()
+        assert sim.stats.requests["/auth/login"] == 1
+        assert sim.stats.requests["/auth/user"] == 2
+        assert provider.stats.logins == 1
+
+    async def test_wrong_password_one_login(
+        self, sim: EskizSimulator, make_provider: ProviderFactory, transport: TransportName
+    ) -> None:
+        provider = make_provider(transport=transport, password="not-the-secret")
+
+        with pytest.raises(AuthenticationError) as caught:
+            await provider.check_credentials()
+
+        assert caught.value.provider == "eskiz"
+        assert "ESKIZ_PASSWORD" in str(caught.value)
+        assert "not-the-secret" not in str(caught.value)
+        assert sim.stats.requests["/auth/login"] == 1
+        assert sim.stats.requests["/auth/user"] == 0
+        assert sim.stats.login_failures == 1
+        assert sim.stats.sends == 0
+
+    async def test_expired_token_renewed(
+        self, sim: EskizSimulator, provider: EskizProvider
+    ) -> None:
+        await provider.check_credentials()
+        sim.expire_tokens()
+        await provider.check_credentials()
+        assert sim.stats.requests["/auth/user"] >= 2
+        assert sim.stats.sends == 0
+
+    async def test_server_error_is_not_authentication(
+        self, sim: EskizSimulator, provider: EskizProvider
+    ) -> None:
+        sim.fail_next(503, times=3, path="/auth/user")
+        with pytest.raises(ProviderUnavailable):
+            await provider.check_credentials()
+        assert sim.stats.requests["/auth/user"] == 3
+
+    async def test_closed_provider_sends_nothing(
+        self, sim: EskizSimulator, provider: EskizProvider
+    ) -> None:
+        await provider.aclose()
+        with pytest.raises(NotifierClosed):
+            await provider.check_credentials()
+        assert sum(sim.stats.requests.values()) == 0
 
 
 class TestLifecycle:

@@ -323,6 +323,23 @@ class EskizProvider(EskizEndpoints):
             raise
         await self._token_auth.discard(token)
 
+    async def check_credentials(self) -> None:
+        """Verify the e-mail and password with Eskiz without sending anything.
+
+        Logs in, or reuses a valid stored token, and requests ``GET /auth/user``,
+        the cheapest call that needs a token. The account data is not parsed,
+        so only the status of the response decides.
+
+        Raises:
+            AuthenticationError: Eskiz rejected the e-mail or password, or
+                rejected a freshly issued token.
+            ProviderError: Eskiz failed or could not be reached, so the
+                credentials were not verified.
+            NotifierClosed: the provider is closed.
+        """
+        call = HttpCall("GET", "/auth/user", operation="check_credentials", idempotent=True)
+        await self._request(call)
+
     # -- sending ---------------------------------------------------------------
 
     async def send(self, message: Sms) -> SendResult:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from ._blocking import Notifier
-from ._circuit import CircuitState
+from ._circuit import CircuitBreaker, CircuitState
 from ._errors import (
     AuthenticationError,
     CircuitOpen,
@@ -33,6 +33,7 @@ from ._errors import (
     RejectedError,
     UnsupportedFeature,
 )
+from ._health import ProviderHealth, provider_health
 from ._hookspecs import hookimpl
 from ._http import HttpCall, HttpProvider, HttpStats, TransportName
 from ._models import (
@@ -48,21 +49,13 @@ from ._models import (
 from ._notifier import AsyncNotifier
 from ._phone import mask_phone, normalize_phone
 from ._plugins import PluginWarning, get_plugin_manager, load_plugins, provider_classes
+from ._policy import NoRouteError, RoutingPolicy
 from ._provider import BatchOutcome, Capabilities, Provider
 from ._provider_env import provider_from_env
 from ._receiver import CallbackResponse, DeliveryReportReceiver, ReportCallback
 from ._report_store import InMemoryReportStore, MessageState, ReportOutcome, ReportStore
 from ._retry import RetryPolicy, instant_retries
-from ._routing import (
-    ByCountry,
-    CircuitBreaker,
-    Failover,
-    NoRouteError,
-    ProviderHealth,
-    RoutingPolicy,
-    Weighted,
-    provider_health,
-)
+from ._routing import ByCountry, Failover, Weighted
 from ._segments import SegmentInfo, count_segments, split_segments
 from ._settings import NotifierSettings
 from ._transliterate import CharacterReplacement, TransliterationResult, to_gsm7

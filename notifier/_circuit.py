@@ -1,9 +1,9 @@
-"""The circuit-breaker state machine behind ``CircuitBreaker``.
+"""Circuit breakers: the ``Circuit`` state machine and the ``CircuitBreaker`` policy.
 
 A ``Circuit`` counts consecutive failures of one provider and decides whether
 the next request may reach it. It deals in permits and outcomes only, not in
-messages: ``notifier._routing.CircuitBreaker`` acquires a permit before each
-send and records the outcome afterwards.
+messages: ``CircuitBreaker``, the routing policy that guards one provider,
+acquires a permit before each send and records the outcome afterwards.
 
 State is changed under a ``threading.Lock`` that is never held across an
 ``await``, so one circuit may be read by a metrics exporter thread and used
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,9 +25,34 @@ from importlib.metadata import PackageNotFoundError, version
 
 from opentelemetry import metrics
 
-from ._errors import CircuitOpen, ConfigurationError
+from ._errors import (
+    CircuitOpen,
+    ConfigurationError,
+    DeliveryUnknown,
+    NotifierError,
+    ProviderUnavailable,
+    RateLimitedError,
+    RejectedError,
+)
+from ._models import SendResult, Sms
+from ._policy import (
+    RoutingPolicy,
+    _AttemptLog,
+    _check_provider,
+    _dispatch,
+    _dispatch_batch,
+    _now,
+)
+from ._provider import BatchOutcome, Provider
 
-__all__ = ["Circuit", "CircuitSnapshot", "CircuitState", "Permit"]
+__all__ = [
+    "DEFAULT_FAILURE_TYPES",
+    "Circuit",
+    "CircuitBreaker",
+    "CircuitSnapshot",
+    "CircuitState",
+    "Permit",
+]
 
 logger = logging.getLogger("notifier")
 
@@ -293,6 +319,126 @@ def _check_reset_timeout(value: object) -> None:
             f"Circuit breaker reset_timeout must be a positive number of seconds, "
             f"got {value!r}; pass for example reset_timeout=30.0."
         )
+
+
+DEFAULT_FAILURE_TYPES: tuple[type[NotifierError], ...] = (
+    ProviderUnavailable,
+    RateLimitedError,
+    DeliveryUnknown,
+)
+"""Errors a ``CircuitBreaker`` counts as failures of its provider by default."""
+
+
+# --- circuit breaker ---
+
+
+class CircuitBreaker(RoutingPolicy):
+    """Stop sending to a provider that keeps failing, and probe it again later.
+
+    Counts consecutive failures of ``provider``. After ``failure_threshold``
+    of them the circuit opens: ``send`` raises ``CircuitOpen`` (a
+    ``ProviderUnavailable``, so ``Failover`` moves on) without touching the
+    provider. ``reset_timeout`` seconds later, measured with ``clock``, one
+    request is let through as a probe; callers that arrive while it is in
+    flight get ``CircuitOpen``. The probe's success closes the circuit; its
+    failure opens it for another ``reset_timeout``.
+
+    Failures are the errors in ``failure_types``: by default
+    ``ProviderUnavailable``, ``RateLimitedError`` and ``DeliveryUnknown``. A
+    ``DeliveryUnknown`` counts because a timeout is a sign of trouble, but
+    ``Failover`` still never resends after it. A sent message and a
+    ``RejectedError`` reset the count, because a rejection shows that the
+    vendor processed the request. Any other outcome, such as ``AuthenticationError``,
+    ``InvalidMessage`` or cancellation, leaves the count unchanged.
+
+    The breaker takes the name and capabilities of its provider, so
+    ``SendResult.provider`` and attempt records show the vendor.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        failure_threshold: int = 5,
+        reset_timeout: float = 30.0,
+        clock: Clock = time.monotonic,
+        failure_types: tuple[type[BaseException], ...] = DEFAULT_FAILURE_TYPES,
+    ) -> None:
+        super().__init__()
+        self.provider = _check_provider(provider, "CircuitBreaker(provider)")
+        self.circuit = Circuit(
+            self.provider.name,
+            failure_threshold=failure_threshold,
+            reset_timeout=reset_timeout,
+            clock=clock,
+        )
+        self.failure_types = failure_types
+        self._name = self.provider.name
+        self._capabilities = self.provider.capabilities
+
+    @property
+    def children(self) -> tuple[Provider, ...]:
+        return (self.provider,)
+
+    @property
+    def state(self) -> CircuitState:
+        """The circuit's state; see ``Circuit.state``."""
+        return self.circuit.state
+
+    def reset(self) -> None:
+        """Close the circuit and clear its failure count."""
+        self.circuit.reset()
+
+    async def _route(self, message: Sms, log: _AttemptLog) -> SendResult:
+        started_at, started = _now()
+        try:
+            permit = self.circuit.acquire(message.client_ref)
+        except CircuitOpen as error:
+            log.record(self.name, started_at, started, error)
+            raise
+
+        try:
+            result = await _dispatch(self.provider, message, log)
+        except BaseException as error:
+            self._settle_error(permit, error)
+            raise
+        self.circuit.record_success(permit)
+        return result
+
+    async def _route_batch(
+        self, messages: list[Sms], logs: list[_AttemptLog]
+    ) -> list[BatchOutcome]:
+        started_at, started = _now()
+        client_ref = messages[0].client_ref if len(messages) == 1 else None
+        try:
+            permit = self.circuit.acquire(client_ref)
+        except CircuitOpen as error:
+            for log in logs:
+                log.record(self.name, started_at, started, error)
+            raise
+
+        try:
+            outcomes = await _dispatch_batch(self.provider, messages, logs)
+        except BaseException as error:
+            self._settle_error(permit, error)
+            raise
+        # One batch request counts as one outcome: healthy if the vendor
+        # accepted or judged any message, failed if every message failed.
+        if any(isinstance(outcome, (SendResult, RejectedError)) for outcome in outcomes):
+            self.circuit.record_success(permit)
+        elif outcomes and all(isinstance(outcome, self.failure_types) for outcome in outcomes):
+            self.circuit.record_failure(permit)
+        else:
+            self.circuit.release(permit)
+        return outcomes
+
+    def _settle_error(self, permit: Permit, error: BaseException) -> None:
+        if isinstance(error, self.failure_types):
+            self.circuit.record_failure(permit)
+        elif isinstance(error, RejectedError):
+            self.circuit.record_success(permit)
+        else:
+            self.circuit.release(permit)
 
 
 class _CircuitMetrics:

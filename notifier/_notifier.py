@@ -34,9 +34,11 @@ from ._errors import (
 )
 from ._models import Attempt, SendResult, Sms
 from ._plugins import call_observers, get_plugin_manager, load_plugins, provider_classes
+from ._policy import RoutingPolicy
 from ._provider import BatchOutcome, Provider
 from ._provider_env import build_providers, close_unused
-from ._routing import Failover, RoutingPolicy, build_policy_from_env
+from ._routing import Failover
+from ._routing_env import build_policy_from_env
 from ._settings import NotifierSettings, check_region, read_environ
 
 __all__ = ["AsyncNotifier", "ProviderInput"]

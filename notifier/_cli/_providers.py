@@ -11,10 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._errors import NotifierError, UnsupportedFeature
+from .._health import ProviderHealth, provider_health
 from .._notifier import AsyncNotifier
 from .._plugins import get_plugin_manager, load_plugins, provider_classes
+from .._policy import RoutingPolicy
 from .._provider import Capabilities, Provider
-from .._routing import ProviderHealth, RoutingPolicy, provider_health
 from .._settings import NotifierSettings
 from ._config import build_notifier
 from ._output import EXIT_FAILED, EXIT_OK, stdout_console

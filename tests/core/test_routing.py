@@ -44,7 +44,7 @@ from notifier import (
 from notifier._models import Encoding
 from notifier._plugins import new_plugin_manager
 from notifier._provider import BatchOutcome
-from notifier._routing import build_policy_from_env
+from notifier._routing_env import build_policy_from_env
 from notifier.testing import FakeProvider
 
 UZ_NUMBER = "+998900000001"

@@ -117,9 +117,8 @@ class Provider(abc.ABC):
     async def check_credentials(self) -> None:
         """Verify the configured credentials with the vendor's cheapest authenticated call.
 
-        Returns when the vendor accepted the credentials. Sends no message
-        and changes nothing at the vendor; ``notifier check`` calls it for
-        each configured provider.
+        Returns when the vendor accepted the credentials, and sends no
+        message. ``notifier check`` calls it for each configured provider.
 
         Raises:
             AuthenticationError: the vendor rejected the credentials.

@@ -43,10 +43,10 @@ _logger = logging.getLogger("notifier")
 
 # Lists that receive the wait of every retry while instant_retries() is active.
 # A plain module global, not a context variable, so that the block also covers
-# sends that a context variable set inside it would miss: sends on threads
-# started without the caller's context (threading.Thread does not copy it) and
-# sends in tasks created before the block. The blocking Notifier is not such a
-# case, because each of its calls runs in a copy of the caller's context.
+# sends that would not see a context variable set inside it. Those are sends on
+# threads started without the caller's context (threading.Thread does not copy
+# it) and sends in tasks created before the block. The blocking Notifier is not
+# such a case, because each of its calls runs in a copy of the caller's context.
 _instant_recorders: list[list[float]] = []
 
 

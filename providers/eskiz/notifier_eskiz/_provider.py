@@ -327,8 +327,8 @@ class EskizProvider(EskizEndpoints):
         """Verify the e-mail and password with Eskiz without sending anything.
 
         Logs in, or reuses a valid stored token, and requests ``GET /auth/user``,
-        the cheapest call that needs a token. The account data is not parsed,
-        so only the status of the response decides.
+        a read of the account that needs a valid token. The account data is
+        not parsed, so only the status of the response decides.
 
         Raises:
             AuthenticationError: Eskiz rejected the e-mail or password, or

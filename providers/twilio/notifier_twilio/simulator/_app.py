@@ -303,6 +303,10 @@ class _FaultLayer:
         fault = core.faults.take(operation, config) if operation is not None else None
 
         if fault is not None and fault.kind == "drop" and not fault.after_processing:
+            # Read the body first: closing a socket with unread data makes the
+            # kernel send a reset, which the client reports as a ReadError
+            # instead of a connection closed without a response.
+            await _drain(receive)
             await _drop(send, core.stats, path)
             return
         if fault is not None and fault.kind == "status":
@@ -345,6 +349,13 @@ def _delaying(send: Send, seconds: float) -> Send:
         await send(message)
 
     return delayed
+
+
+async def _drain(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 async def _swallow(message: Message) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -35,6 +37,33 @@ __all__ = [
 
 _MAX_CLIENT_REF = 64
 
+# Control characters a body may contain: the line breaks, the tab and the form
+# feed, which GSM 03.38 encodes as the page break.
+_ALLOWED_CONTROLS = frozenset("\t\n\r\f")
+
+# Surrogates, and the control characters (category Cc) other than those above.
+_FORBIDDEN_IN_BODY = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+# Characters with the Unicode property Default_Ignorable_Code_Point that are
+# not in category Cf: fillers and selectors that render as nothing.
+_IGNORABLE_OUTSIDE_CF = frozenset(
+    [
+        0x034F,  # combining grapheme joiner
+        0x115F,  # Hangul choseong filler
+        0x1160,  # Hangul jungseong filler
+        0x17B4,  # Khmer vowel inherent aq
+        0x17B5,  # Khmer vowel inherent aa
+        0x180B,  # Mongolian free variation selectors one to three
+        0x180C,
+        0x180D,
+        0x180F,  # Mongolian free variation selector four
+        0x3164,  # Hangul filler
+        0xFFA0,  # halfwidth Hangul filler
+        *range(0xFE00, 0xFE10),  # variation selectors 1 to 16
+        *range(0xE0100, 0xE01F0),  # variation selectors 17 to 256
+    ]
+)
+
 # The region from the validation context of the running Sms.model_validate*
 # call. pydantic runs Sms's custom __init__ for those calls, and that __init__
 # validates again without the context, so the region travels here instead.
@@ -57,6 +86,11 @@ class Encoding(str, Enum):
     GSM7 = "gsm7"
     UCS2 = "ucs2"
 
+    # str() and format() give the value on every Python version. Python 3.11
+    # changed format() of a str-mixed Enum to return "Encoding.GSM7".
+    def __str__(self) -> str:
+        return self.value
+
 
 class SendStatus(str, Enum):
     """Normalized state of a message right after the provider answered."""
@@ -66,6 +100,9 @@ class SendStatus(str, Enum):
     DELIVERED = "delivered"  # the handset confirmed delivery
     FAILED = "failed"  # the provider reported it will not be delivered
     UNKNOWN = "unknown"  # the provider's answer did not say
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class DeliveryStatus(str, Enum):
@@ -81,6 +118,9 @@ class DeliveryStatus(str, Enum):
     EXPIRED = "expired"  # final: validity period ran out
     REJECTED = "rejected"  # final: the operator or provider refused it
     UNKNOWN = "unknown"  # the provider's status could not be mapped
+
+    def __str__(self) -> str:
+        return self.value
 
     @property
     def is_final(self) -> bool:
@@ -107,6 +147,51 @@ def _describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
+def _code_point(char: str) -> str:
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X} {name}" if name else f"U+{ord(char):04X}"
+
+
+def _is_invisible(char: str) -> bool:
+    return (
+        char.isspace() or unicodedata.category(char) == "Cf" or ord(char) in _IGNORABLE_OUTSIDE_CF
+    )
+
+
+def _body_problem(body: str) -> str | None:
+    """Return why no provider can send ``body``, or ``None`` when it can.
+
+    The message names the character and its index but never the text itself.
+    """
+    found = _FORBIDDEN_IN_BODY.search(body)
+    if found is not None:
+        char, index = found.group(), found.start()
+        if unicodedata.category(char) == "Cs":
+            # A surrogate cannot be encoded as UTF-8 or UCS-2, so the provider
+            # would fail with UnicodeEncodeError while building the request.
+            return (
+                f"Sms.body contains the surrogate {_code_point(char)} at index {index}, "
+                "which no SMS encoding can carry; it usually comes from bytes decoded with "
+                "errors='surrogateescape' or from a broken \\u escape. Decode the source "
+                "text strictly and fix the bytes it rejects."
+            )
+        return (
+            f"Sms.body contains the control character {_code_point(char)} at index {index}; "
+            "remove it. The only control characters allowed are \\n, \\r, \\t and "
+            "\\f (the page break)."
+        )
+    if not all(_is_invisible(char) for char in body):
+        return None
+    index = next((i for i, char in enumerate(body) if not char.isspace()), None)
+    if index is None:
+        return "Sms.body is empty or only whitespace; pass the text to send."
+    return (
+        "Sms.body has no visible character: it contains only whitespace and invisible "
+        f"characters, the first of them {_code_point(body[index])} at index {index}. "
+        "Pass the text to send."
+    )
+
+
 def new_client_ref() -> str:
     """Return a fresh client reference: 32 lowercase hex characters."""
     return uuid.uuid4().hex
@@ -119,7 +204,10 @@ class Sms(BaseModel):
     with the region passed in the validation context
     (``Sms.model_validate(data, context={"region": "GB"})``), else with
     ``NOTIFIER_DEFAULT_REGION``, else ``UZ``. ``body`` is kept exactly as given:
-    it is never trimmed, cut or transliterated. ``client_ref`` is the caller's
+    it is never trimmed, cut or transliterated. A body that no provider can
+    send raises ``InvalidMessage``: one with no visible character, a control
+    character other than ``\\n``, ``\\r``, ``\\t`` and ``\\f``, or a lone
+    surrogate. ``client_ref`` is the caller's
     id for the message; one is generated when absent, and it stays the same
     across retries and failover so the vendor can recognise a resend.
     """
@@ -205,8 +293,9 @@ class Sms(BaseModel):
     @field_validator("body")
     @classmethod
     def _check_body(cls, value: str) -> str:
-        if not value.strip():
-            raise InvalidMessage("Sms.body is empty or only whitespace; pass the text to send.")
+        problem = _body_problem(value)
+        if problem is not None:
+            raise InvalidMessage(problem)
         return value
 
     @field_validator("sender")

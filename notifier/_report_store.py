@@ -46,6 +46,10 @@ class ReportOutcome(str, Enum):
     DUPLICATE = "duplicate"  # the same provider status was accepted before
     OUTDATED = "outdated"  # older than, or after, the final state already recorded
 
+    # str() and format() give the value on every Python version, as for SendStatus.
+    def __str__(self) -> str:
+        return self.value
+
 
 def _rank(status: DeliveryStatus) -> int:
     # Final states outrank every other state; accepted and unknown share the lowest rank.

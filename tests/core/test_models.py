@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from enum import Enum
 
 import pydantic
 import pytest
@@ -14,6 +15,7 @@ from notifier import (
     DeliveryStatus,
     Encoding,
     InvalidMessage,
+    ReportOutcome,
     SendResult,
     SendStatus,
     Sms,
@@ -124,6 +126,97 @@ def test_blank_body_rejected(body: str) -> None:
         Sms(NUMBER, body)
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("\ud800 yolgʻiz surrogat", "surrogate U+D800 at index 0"),  # noqa: RUF001
+        ("Kod: 45\udc8012", "surrogate U+DC80 at index 7"),
+    ],
+    ids=["high-surrogate", "surrogateescape-byte"],
+)
+def test_body_with_surrogate_rejected(body: str, expected: str) -> None:
+    with pytest.raises(InvalidMessage) as caught:
+        Sms(NUMBER, body)
+
+    message = str(caught.value)
+    assert expected in message
+    assert "Decode the source text strictly" in message
+    assert "surrogat " not in message
+    assert "4512" not in message
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Kod\x004512", "U+0000 at index 3"),
+        ("\x1b[31mKod: 4512", "U+001B at index 0"),
+        ("Kod: 4512\x7f", "U+007F at index 9"),
+        ("Kod:\x854512", "U+0085 at index 4"),
+        ("Kod\x0b4512", "U+000B at index 3"),
+    ],
+    ids=["nul", "escape", "delete", "c1-next-line", "vertical-tab"],
+)
+def test_body_with_control_character_rejected(body: str, expected: str) -> None:
+    with pytest.raises(InvalidMessage) as caught:
+        Sms(NUMBER, body)
+
+    message = str(caught.value)
+    assert f"Sms.body contains the control character {expected}" in message
+    assert "allowed are \\n, \\r, \\t and \\f" in message
+    assert "4512" not in message
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("\u200b", "U+200B ZERO WIDTH SPACE at index 0"),
+        (" \ufeff\u2060\n", "U+FEFF ZERO WIDTH NO-BREAK SPACE at index 1"),
+        ("\u00ad", "U+00AD SOFT HYPHEN at index 0"),
+        ("\u3164\u3164", "U+3164 HANGUL FILLER at index 0"),
+        ("\ufe0f", "U+FE0F VARIATION SELECTOR-16 at index 0"),
+    ],
+    ids=["zero-width-space", "bom-and-word-joiner", "soft-hyphen", "hangul-filler", "selector"],
+)
+def test_body_without_visible_character_rejected(body: str, expected: str) -> None:
+    with pytest.raises(InvalidMessage) as caught:
+        Sms(NUMBER, body)
+
+    message = str(caught.value)
+    assert message.startswith("Sms.body has no visible character")
+    assert expected in message
+    assert "Pass the text to send" in message
+
+
+def test_body_check_applies_to_model_validate() -> None:
+    with pytest.raises(InvalidMessage, match=r"control character U\+0000 at index 1"):
+        Sms.model_validate({"to": NUMBER, "body": "a\x00b"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "  Kod: 4512\n",
+        "Qator\r\nkeyingi\tqator",
+        "Birinchi sahifa\fikkinchi sahifa",
+        "Tasdiq\u200bkodi",
+        "Oila: \U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "\u200fسلام",  # noqa: RUF001
+        "Салом, \u00adдўстим!",  # noqa: RUF001
+    ],
+    ids=[
+        "edge-spaces",
+        "line-breaks-and-tab",
+        "page-break",
+        "zero-width-inside",
+        "zwj-emoji",
+        "rtl-mark",
+        "soft-hyphen-inside",
+    ],
+)
+def test_valid_body_kept_unchanged(body: str) -> None:
+    assert Sms(NUMBER, body).body == body
+
+
 def test_blank_sender_rejected() -> None:
     with pytest.raises(InvalidMessage, match=r"Sms\.sender is blank"):
         Sms(NUMBER, BODY, sender=" ")
@@ -218,6 +311,17 @@ def test_status_enums_are_strings() -> None:
     assert Encoding("ucs2") is Encoding.UCS2
     assert isinstance(DeliveryStatus.DELIVERED, str)
     assert DeliveryStatus.DELIVERED.value == "delivered"
+
+
+@pytest.mark.parametrize(
+    "member",
+    [*SendStatus, *DeliveryStatus, *Encoding, *ReportOutcome],
+    ids=lambda member: f"{type(member).__name__}.{member.name}",
+)
+def test_enum_str_and_format_give_value(member: Enum) -> None:
+    assert str(member) == member.value
+    assert f"{member}" == member.value
+    assert format(member, ">10") == f"{member.value:>10}"
 
 
 def test_delivery_report_repr_masks_number() -> None:

@@ -70,3 +70,9 @@ def test_every_twilio_status_has_a_mapping_decision() -> None:
     for status in TwilioStatus:
         mapped = delivery_status_for(status.value)
         assert (mapped is DeliveryStatus.UNKNOWN) == (status in unknown), status
+
+
+@pytest.mark.parametrize("status", list(TwilioStatus), ids=lambda status: status.name)
+def test_status_prints_as_value(status: TwilioStatus) -> None:
+    assert str(status) == status.value
+    assert f"{status}" == status.value

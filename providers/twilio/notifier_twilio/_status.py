@@ -41,6 +41,11 @@ class TwilioStatus(str, Enum):
     RECEIVING = "receiving"  # inbound only
     RECEIVED = "received"  # inbound only
 
+    # str() and format() give the value on every Python version. Python 3.11
+    # changed format() of a str-mixed Enum to return "TwilioStatus.SENT".
+    def __str__(self) -> str:
+        return self.value
+
 
 # Error 30036 ("Validity Period Expired"): the message waited in Twilio's queue
 # longer than its ValidityPeriod, so Twilio never sent it.

@@ -42,9 +42,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-import json
 import logging
-import re
 import threading
 import time
 import weakref
@@ -53,7 +51,6 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Generator,
-    Iterable,
     Mapping,
 )
 from dataclasses import dataclass, field
@@ -74,8 +71,8 @@ from ._errors import (
     RateLimitedError,
     RejectedError,
 )
-from ._phone import mask_phone
 from ._provider import Provider
+from ._redact import redact_text, remove_echoes, summarize_response
 from ._retry import RetryableFailure, RetryPolicy, parse_retry_after, retry_call
 
 __all__ = [
@@ -85,6 +82,7 @@ __all__ = [
     "HttpStats",
     "TransportName",
     "redact_text",
+    "remove_echoes",
     "summarize_response",
 ]
 
@@ -96,85 +94,7 @@ try:
 except PackageNotFoundError:  # a source tree that was never installed
     _CORE_VERSION = "0.0.0"
 
-_SUMMARY_LIMIT = 300  # characters of a response kept in an error message
 _CLOSE_TIMEOUT = 5.0  # seconds aclose() waits for a client owned by another event loop
-
-# Keys whose values never appear in a response summary, compared lower-case.
-_SECRET_KEYS = frozenset(
-    {
-        "access_token",
-        "api_key",
-        "apikey",
-        "auth_token",
-        "authorization",
-        "email",
-        "password",
-        "refresh_token",
-        "secret",
-        "token",
-    }
-)
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# 9 to 15 digits with an optional "+": long enough to be a phone number.
-_PHONE_LIKE = re.compile(r"(?<![\w.])\+?\d{9,15}(?![\w.])")
-_WHITESPACE = re.compile(r"\s+")
-
-
-def redact_text(text: str, *, limit: int = _SUMMARY_LIMIT) -> str:
-    """Remove tokens, e-mail addresses and phone numbers from ``text`` and shorten it.
-
-    Whitespace runs become one space; text longer than ``limit`` characters
-    is cut and ends with ``…``. Meant for error messages and logs, never for
-    data sent anywhere.
-    """
-    text = _JWT.sub("[token]", text)
-    text = _EMAIL.sub("[email]", text)
-    text = _PHONE_LIKE.sub(lambda match: mask_phone(match.group()), text)
-    text = _WHITESPACE.sub(" ", text).strip()
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
-
-
-def _redact_value(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            key: "[redacted]" if str(key).lower() in _SECRET_KEYS else _redact_value(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_redact_value(item) for item in value]
-    return value
-
-
-def summarize_response(response: httpx.Response, sensitive: Iterable[str] = ()) -> str:
-    """Return a short, redacted excerpt of ``response`` for an error message.
-
-    JSON bodies lose the values of secret keys (``token``, ``password``,
-    ``email``, ...). Every body loses JWTs, e-mail addresses, phone numbers
-    and each text in ``sensitive`` (such as the message body, which a vendor
-    may echo), and is cut to a few hundred characters.
-    """
-    try:
-        raw = response.text
-    except (httpx.ResponseNotRead, UnicodeDecodeError):
-        return ""
-    if not raw.strip():
-        return ""
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        text = raw
-    else:
-        text = json.dumps(_redact_value(parsed), ensure_ascii=False, separators=(",", ":"))
-    # Longest first, so a text that contains another is removed whole.
-    for value in sorted((value for value in sensitive if value), key=len, reverse=True):
-        text = text.replace(value, "[redacted]")
-        escaped = json.dumps(value, ensure_ascii=False)[1:-1]
-        if escaped != value:
-            text = text.replace(escaped, "[redacted]")
-    return redact_text(text)
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,22 @@ class TestRejections:
         assert "mobile_phone is required" in (caught.value.response_summary or "")
         assert sim.stats.requests[SEND_PATH] == 1
 
+    @pytest.mark.parametrize("marker", ["...", "…"])
+    async def test_truncated_echo_of_text_redacted(
+        self, sim: EskizSimulator, provider: EskizProvider, marker: str
+    ) -> None:
+        text = "Сизнинг тасдиқлаш кодингиз: 4512. Уни ҳеч кимга айтманг."
+        body = {"status": "error", "message": f"Текст «{text[:40]}{marker}» не прошёл модерацию"}
+        sim.fail_next(400, path=SEND_PATH, body=body)
+
+        with pytest.raises(RejectedError) as caught:
+            await provider.send(Sms(UZ_PHONE, text, client_ref="ref-echo"))
+
+        summary = caught.value.response_summary or ""
+        assert f"«[redacted]{marker}»" in summary
+        assert text[:10] not in str(caught.value)
+        assert "4512" not in str(caught.value)
+
     async def test_usable_after_error(self, sim: EskizSimulator, provider: EskizProvider) -> None:
         sim.fail_next(400, path=SEND_PATH)
         with pytest.raises(RejectedError):

@@ -188,6 +188,21 @@ class TestErrorForResponse:
             "(https://www.twilio.com/docs/errors/30007)"
         )
 
+    def test_truncated_echo_is_removed(self) -> None:
+        text = "Hurmatli mijoz, buyurtmangiz tayyor. Tasdiqlash kodi: 4512."
+        error = error_for_response(
+            400,
+            body(30007, f"Message '{text[:40]}...' was filtered"),
+            provider="twilio",
+            operation="send the message",
+            sensitive=(text,),
+        )
+
+        assert error.response_summary == (
+            "code 30007: Message '[redacted]...' was filtered "
+            "(https://www.twilio.com/docs/errors/30007)"
+        )
+
     def test_unknown_code_keeps_twilio_text(self) -> None:
         error = self.build(400, 63999, "Something new")
 

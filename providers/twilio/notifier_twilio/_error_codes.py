@@ -33,6 +33,7 @@ from notifier import (
     RejectedError,
     mask_phone,
 )
+from notifier._http import remove_echoes
 
 __all__ = [
     "ErrorKind",
@@ -289,22 +290,15 @@ def redact(text: str) -> str:
     return _PHONE_LIKE.sub(lambda match: mask_phone(match.group(0)), text)
 
 
-def _remove(text: str, sensitive: Iterable[str]) -> str:
-    # Remove the longest text first, so a text that contains another is removed whole.
-    for value in sorted((value for value in sensitive if value), key=len, reverse=True):
-        text = text.replace(value, "[redacted]")
-    return text
-
-
 def _summary(body: TwilioErrorBody, fallback: bytes, sensitive: Iterable[str] = ()) -> str:
     if body.code is None and body.message is None:
-        text = _remove(fallback.decode("utf-8", errors="replace"), sensitive)
+        text = remove_echoes(fallback.decode("utf-8", errors="replace"), sensitive)
         return redact(" ".join(text.split()))[:_MAX_SUMMARY]
     parts = []
     if body.code is not None:
         parts.append(f"code {body.code}")
     if body.message:
-        parts.append(redact(_remove(body.message, sensitive)))
+        parts.append(redact(remove_echoes(body.message, sensitive)))
     summary = ": ".join(parts)
     if body.more_info:
         summary += f" ({body.more_info})"
@@ -355,7 +349,8 @@ def error_for_response(
     ``"send the message to +998*****0001"``. Numbers in it must be masked.
     The Twilio error code, when the body has one, is stored on the error
     and read back with ``twilio_error_code()``. Each text in ``sensitive``
-    (the message body, for one) is removed from the summary.
+    (the message body, for one) is removed from the summary, also when Twilio
+    echoes only part of it.
     """
     body = parse_error_body(content)
     kind = classify(status_code, body.code)

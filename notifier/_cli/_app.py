@@ -30,6 +30,9 @@ _LOGGER = logging.getLogger("notifier")
 
 Handler = Callable[[argparse.Namespace], int]
 
+_VERBOSE_HELP = "log to stderr: -v for INFO, -vv for DEBUG"
+_COMMAND_VERBOSE = "verbose_after_command"
+
 
 def _version_text() -> str:
     """Return the core version, the Python version and each installed plugin distribution."""
@@ -79,20 +82,39 @@ def build_parser() -> argparse.ArgumentParser:
         action=_VersionAction,
         help="show the versions of notifier-core, Python and the installed plugins, then exit",
     )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="log to stderr: -v for INFO, -vv for DEBUG",
-    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=_VERBOSE_HELP)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _send.register(subparsers)
     _bulk.register(subparsers)
     _providers.register(subparsers)
     _demo.register(subparsers)
     _add_plugin_commands(subparsers)
+    _add_verbose_to_commands(parser)
     return parser
+
+
+def _add_verbose_to_commands(parser: argparse.ArgumentParser) -> None:
+    """Accept ``-v`` after every command too, plugin commands included.
+
+    The command's count goes to its own attribute, because argparse copies a
+    sub-parser's values over the main parser's: ``-v send -v`` then counts 2.
+    """
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for command in set(action.choices.values()):
+            try:
+                command.add_argument(
+                    "-v",
+                    "--verbose",
+                    action="count",
+                    dest=_COMMAND_VERBOSE,
+                    default=argparse.SUPPRESS,
+                    help=_VERBOSE_HELP,
+                )
+            except argparse.ArgumentError:
+                continue  # the command defines its own -v; leave it alone
+            _add_verbose_to_commands(command)
 
 
 def _add_plugin_commands(
@@ -176,7 +198,8 @@ def run(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
 
-    with _verbose_logging(args.verbose):
+    verbosity = args.verbose + getattr(args, _COMMAND_VERBOSE, 0)
+    with _verbose_logging(verbosity):
         try:
             return int(handler(args))
         except (NotifierError, UsageError) as error:

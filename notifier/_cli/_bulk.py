@@ -33,8 +33,9 @@ from .._errors import NotifierError
 from .._hookspecs import hookimpl
 from .._models import SendResult, Sms
 from .._notifier import AsyncNotifier
-from .._settings import check_region
 from ._campaign import (
+    INTERRUPTED,
+    MAYBE_SENT,
     CampaignRow,
     FailedRow,
     failed_path_for,
@@ -43,6 +44,7 @@ from ._campaign import (
     write_failed_rows,
 )
 from ._config import build_notifier
+from ._options import positive_int, region_code
 from ._output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -64,33 +66,21 @@ __all__ = [
 
 DEFAULT_CONCURRENCY = 16
 
-INTERRUPTED = "Interrupted"
-"""Error type of a row whose message was in flight when the run was interrupted."""
-
 NOT_SENT = "NotSent"
 """Error type of a row whose message was never handed to the provider."""
 
-# Error types after which the vendor may have accepted the message.
-MAYBE_SENT = ("DeliveryUnknown", INTERRUPTED)
-
-
-def positive_int(text: str) -> int:
-    """Parse an argparse value that must be an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+FIND_HINT = "for Eskiz: notifier eskiz find CLIENT_REF"
+"""How to look up a message by ``client_ref``, named wherever maybe-sent rows are reported."""
 
 
 @dataclass(frozen=True)
 class BulkReport:
     """Outcome of every row of one bulk run.
 
-    Every row ends up in exactly one of ``results`` and ``failed``; invalid
-    rows are in ``failed`` with the type ``InvalidMessage``.
+    Every row ends up in exactly one of ``results`` and ``failed``. Invalid
+    rows are in ``failed`` with the type ``InvalidMessage``. Rows skipped
+    because an earlier run may have delivered them are in ``failed`` with
+    ``skipped`` set.
     """
 
     rows: tuple[CampaignRow, ...]
@@ -114,9 +104,14 @@ class BulkReport:
         """Sent messages per second of sending."""
         return len(self.results) / self.elapsed if self.elapsed > 0 else 0.0
 
+    @property
+    def skipped(self) -> int:
+        """Rows not sent because an earlier run may have delivered them."""
+        return sum(1 for item in self.failed if item.skipped)
+
     def failures_by_type(self) -> Counter[str]:
-        """Count the failed rows by error type."""
-        return Counter(item.error_type for item in self.failed)
+        """Count the failed rows of this run by error type, skipped rows left out."""
+        return Counter(item.error_type for item in self.failed if not item.skipped)
 
 
 class _Tracker:
@@ -165,11 +160,17 @@ def _new_progress(console: Console) -> Progress:
 
 
 class BulkRun:
-    """Sends the valid rows of a file and builds the report of every row."""
+    """Sends the valid rows of a file and builds the report of every row.
 
-    def __init__(self, rows: list[CampaignRow]) -> None:
+    Rows with the ``error_type`` ``DeliveryUnknown`` or ``Interrupted``, which
+    an earlier run may have delivered, are skipped unless ``resend_unknown``
+    is true.
+    """
+
+    def __init__(self, rows: list[CampaignRow], *, resend_unknown: bool = False) -> None:
         self.rows = tuple(rows)
-        self._valid = [row for row in rows if row.message is not None]
+        self._resend_unknown = resend_unknown
+        self._valid = [row for row in rows if row.message is not None and not self._skips(row)]
         self._started_sending: float | None = None
         self._finished_sending: float | None = None
         self._tracker: _Tracker | None = None
@@ -207,6 +208,14 @@ class BulkRun:
             message.client_ref: outcome for message, outcome in zip(messages, outcomes, strict=True)
         }
 
+    def _skips(self, row: CampaignRow) -> bool:
+        return row.maybe_sent and not self._resend_unknown
+
+    @property
+    def maybe_sent(self) -> int:
+        """Rows that an earlier run may have delivered, whether this run sends them or not."""
+        return sum(1 for row in self.rows if row.maybe_sent)
+
     def report(self) -> BulkReport:
         """Describe every row: sent, failed, or left unfinished by an interruption."""
         tracked = self._tracker.outcomes if self._tracker is not None else {}
@@ -215,6 +224,12 @@ class BulkRun:
         failed: list[FailedRow] = []
         interrupted = False
         for row in self.rows:
+            if self._skips(row):
+                # The earlier error type and message stay, so a resend of
+                # the next failed file skips the row again.
+                error_message = row.fields.get("error_message", "")
+                failed.append(FailedRow(row, row.previous_error_type, error_message, True))
+                continue
             if row.message is None:
                 assert row.error is not None  # read_campaign sets one of the two
                 failed.append(FailedRow.from_error(row, row.error))
@@ -232,7 +247,8 @@ class BulkRun:
                         row,
                         INTERRUPTED,
                         "The run was interrupted while this message was in flight, so it "
-                        "may have been sent; check its status by client_ref before resending.",
+                        f"may have been sent; check its status by client_ref ({FIND_HINT}) "
+                        "before sending it again.",
                     )
                 )
             else:
@@ -258,8 +274,10 @@ def print_summary(console: Console, report: BulkReport, *, title: str) -> None:
     table.add_column(justify="right")
     table.add_row("rows", str(len(report.rows)))
     table.add_row("sent", f"[green]{len(report.results)}[/]")
-    failed_style = "red" if report.failed else "green"
-    table.add_row("failed", f"[{failed_style}]{len(report.failed)}[/]")
+    failed = len(report.failed) - report.skipped
+    table.add_row("failed", f"[{'red' if failed else 'green'}]{failed}[/]")
+    if report.skipped:
+        table.add_row("skipped", f"[yellow]{report.skipped}[/] (may have been delivered)")
     statuses = Counter(result.status.value for result in report.results)
     if statuses:
         table.add_row("status", ", ".join(f"{name} {count}" for name, count in statuses.items()))
@@ -268,25 +286,43 @@ def print_summary(console: Console, report: BulkReport, *, title: str) -> None:
     table.add_row("throughput", f"{report.throughput:.1f} messages/s")
     console.print(table)
 
-    if not report.failed:
-        return
+    failures_by_type = report.failures_by_type()
+    if failures_by_type:
+        _print_failures(console, report, failures_by_type)
+    _print_maybe_sent(console, report)
+
+
+def _print_failures(console: Console, report: BulkReport, by_type: Counter[str]) -> None:
     failures = Table(title="Failures by type", title_justify="left")
     failures.add_column("error type", style="red")
     failures.add_column("rows", justify="right")
     failures.add_column("first error message")
     first_message: dict[str, str] = {}
     for item in report.failed:
-        first_message.setdefault(item.error_type, item.error_message)
-    for error_type, count in report.failures_by_type().most_common():
+        if not item.skipped:
+            first_message.setdefault(item.error_type, item.error_message)
+    for error_type, count in by_type.most_common():
         failures.add_row(error_type, str(count), escape(first_message[error_type]))
     console.print(failures)
 
-    uncertain = sum(1 for item in report.failed if item.error_type in MAYBE_SENT)
+
+def _print_maybe_sent(console: Console, report: BulkReport) -> None:
+    kinds = " or ".join(MAYBE_SENT)
+    uncertain = sum(
+        1 for item in report.failed if item.error_type in MAYBE_SENT and not item.skipped
+    )
     if uncertain:
         console.print(
-            f"[yellow]{_rows(uncertain)} may have been delivered[/] "
-            f"({' or '.join(MAYBE_SENT)}): check their status by client_ref "
-            "before sending them again, or the recipients may get the message twice."
+            f"[yellow]{_rows(uncertain)} may have been delivered[/] ({kinds}): check "
+            f"their status by client_ref ({FIND_HINT}) before sending them again. "
+            "Sending the failed file again skips them unless you pass --resend-unknown."
+        )
+    if report.skipped:
+        rows = "1 row" if report.skipped == 1 else f"{report.skipped} rows"
+        console.print(
+            f"[yellow]Skipped {rows}[/] that an earlier run may have delivered ({kinds}). "
+            f"Check each by client_ref ({FIND_HINT}), delete the rows that were "
+            "delivered, then send the rest with --resend-unknown."
         )
 
 
@@ -298,9 +334,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Send every row of a UTF-8 CSV file with the columns phone and text "
             "(optional: client_ref, sender). Rows that fail, invalid numbers "
             "included, are written to FILE.failed.csv beside the input with the "
-            "error type and message; that file can be sent again as it is. "
-            "Exit code 0 when every row was sent, 1 when some failed, 2 for a "
-            "bad file or configuration."
+            "error type and message. That file can be sent again after fixing the "
+            "cause: rows that may have been delivered (DeliveryUnknown, Interrupted) "
+            "are skipped unless --resend-unknown is given, and rows that could not "
+            "be read or repeated a client_ref are rejected until you fix them. "
+            "Exit code 0 when every row was sent, 1 when some failed or were "
+            "skipped, 2 for a bad file or configuration."
         ),
     )
     parser.add_argument("file", type=Path, metavar="FILE.csv", help="the CSV file to send")
@@ -315,12 +354,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.add_argument(
+        "--resend-unknown",
+        action="store_true",
+        help=(
+            "also send rows of a failed-rows file whose error_type is DeliveryUnknown "
+            "or Interrupted; the vendor may have accepted them already, so their "
+            "recipients may get the SMS twice"
+        ),
+    )
+    parser.add_argument(
         "--provider",
         metavar="NAME",
         help="provider to send through instead of NOTIFIER_PROVIDER",
     )
     parser.add_argument(
         "--region",
+        type=region_code,
         metavar="CODE",
         help="ISO 3166 region of national numbers; default NOTIFIER_DEFAULT_REGION or UZ",
     )
@@ -335,13 +384,19 @@ async def _send_file(run: BulkRun, args: argparse.Namespace, console: Console) -
 def run_send_bulk(args: argparse.Namespace) -> int:
     """Send the rows of ``args.file``, print the summary and write the failed rows."""
     path: Path = args.file
-    region = check_region(args.region) if args.region else None
-    rows = read_campaign(path, region=region)
+    rows = read_campaign(path, region=args.region)
     if not rows:
         raise UsageError(f"{path} has a header but no rows to send.")
 
     console = stdout_console()
-    run = BulkRun(rows)
+    run = BulkRun(rows, resend_unknown=args.resend_unknown)
+    if args.resend_unknown and run.maybe_sent:
+        count = run.maybe_sent
+        error_console().print(
+            f"[yellow]warning:[/] sending {count} {'row' if count == 1 else 'rows'} again "
+            f"that an earlier run may have delivered ({' or '.join(MAYBE_SENT)}); "
+            "their recipients may get the SMS twice."
+        )
     try:
         asyncio.run(_send_file(run, args, error_console()))
     except KeyboardInterrupt:

@@ -9,8 +9,8 @@ import sys
 from rich.table import Table
 
 from .._models import SendResult, Sms
-from .._settings import check_region
 from ._config import build_notifier
+from ._options import region_code
 from ._output import EXIT_OK, UsageError, stdout_console
 
 __all__ = ["register"]
@@ -51,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--region",
+        type=region_code,
         metavar="CODE",
         help="ISO 3166 region of national numbers; default NOTIFIER_DEFAULT_REGION or UZ",
     )
@@ -75,7 +76,7 @@ async def _send(args: argparse.Namespace, body: str) -> tuple[Sms, SendResult]:
             fields["sender"] = args.sender
         if args.client_ref is not None:
             fields["client_ref"] = args.client_ref
-        region = check_region(args.region) if args.region else notifier.default_region
+        region = args.region or notifier.default_region
         message = Sms.model_validate(
             {"to": args.to, "body": body, **fields}, context={"region": region}
         )

@@ -32,7 +32,17 @@ UNAVAILABLE = FakeProvider.UNAVAILABLE_NUMBER
 UNKNOWN = FakeProvider.UNKNOWN_NUMBER
 AUTH_FAILED = FakeProvider.AUTH_FAILED_NUMBER
 
-FAILED_HEADER = ["line", "phone", "text", "client_ref", "sender", "error_type", "error_message"]
+FAILED_HEADER = [
+    "line",
+    "phone",
+    "text",
+    "client_ref",
+    "sender",
+    "error_type",
+    "error_message",
+    "raw",
+    "duplicate_client_ref",
+]
 
 
 class Recorder:
@@ -210,6 +220,32 @@ class TestProgram:
         assert logger.level == level_before
         assert logger.handlers == handlers_before
 
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            pytest.param(["send", "--to", "+998900000012", "--body", "Salom", "-v"], id="after"),
+            pytest.param(["send", "-v", "--to", "+998900000012", "--body", "Salom"], id="inside"),
+        ],
+    )
+    def test_verbose_after_command(
+        self, fake_env: None, capsys: pytest.CaptureFixture[str], argv: list[str]
+    ) -> None:
+        assert main(argv) == 0
+        assert "Sent SMS to +998*****0012 via fake" in capsys.readouterr().err
+
+    def test_verbose_counts_before_and_after(
+        self, fake_env: None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        # -v twice, once on each side of the command, is DEBUG: the
+        # plugin manager's DEBUG line appears only then.
+        assert main(["-v", "send", "--to", "+998900000012", "--body", "Salom", "-v"]) == 0
+        error = capsys.readouterr().err
+        assert "DEBUG" in error
+
+    def test_verbose_after_plugin_command(self) -> None:
+        assert main(["eskiz", "templates", "--help"]) == 0
+        assert main(["eskiz", "templates", "-v", "--help"]) == 0
+
 
 # --- send ---
 
@@ -252,11 +288,14 @@ class TestSend:
         assert main(["send", "--to", "020 7946 0018", "--body", "Hello", "--region", "gb"]) == 0
         assert recorder.sent[0].to == "+442079460018"
 
-    def test_unknown_region_is_usage_error(
-        self, fake_env: None, capsys: pytest.CaptureFixture[str]
+    def test_unknown_region_names_option(
+        self, fake_env: None, recorder: Recorder, capsys: pytest.CaptureFixture[str]
     ) -> None:
         assert main(["send", "--to", "901234567", "--body", "Salom", "--region", "XX"]) == 2
-        assert "ConfigurationError" in capsys.readouterr().err
+        error = capsys.readouterr().err
+        assert "argument --region: 'XX' is not an ISO 3166 alpha-2 region code" in error
+        assert "Default region" not in error
+        assert recorder.sent == []
 
     def test_rejected_message_exits_1_without_traceback(
         self, fake_env: None, capsys: pytest.CaptureFixture[str]
@@ -425,6 +464,303 @@ class TestSendBulk:
         assert "has 4 fields but the header has 3" in failed[1]["error_message"]
         assert "body is empty" in failed[2]["error_message"]
         assert {message.client_ref for message in recorder.sent} == {"a", "e"}
+
+    def test_unparsed_row_is_kept_raw(
+        self, fake_env: None, recorder: Recorder, cli_environment: Path
+    ) -> None:
+        source = cli_environment / "shape.csv"
+        source.write_text(
+            "phone,text,client_ref\n"
+            "+998900000106,too,many,fields\n"
+            "+998900000107\n"
+            "+998900000108,Salom,ok\n",
+            encoding="utf-8",
+        )
+
+        assert main(["send-bulk", str(source)]) == 1
+
+        long_row, short_row = read_failed(cli_environment / "shape.failed.csv")
+        assert long_row["raw"] == "+998900000106,too,many,fields"
+        assert short_row["raw"] == "+998900000107"
+        for row in (long_row, short_row):
+            # Empty columns, so no part of the row can be sent as a message.
+            assert (row["phone"], row["text"], row["client_ref"]) == ("", "", "")
+            assert row["error_type"] == "InvalidMessage"
+        assert [message.client_ref for message in recorder.sent] == ["ok"]
+
+    def test_unparsed_row_is_never_resent(
+        self, fake_env: None, recorder: Recorder, cli_environment: Path
+    ) -> None:
+        source = cli_environment / "shape.csv"
+        source.write_text(
+            "phone,text,client_ref\n+998900000106,too,many,fields\n", encoding="utf-8"
+        )
+        assert main(["send-bulk", str(source)]) == 1
+
+        assert main(["send-bulk", str(cli_environment / "shape.failed.csv")]) == 1
+
+        assert recorder.sent == []
+        assert recorder.failed == []
+        (again,) = read_failed(cli_environment / "shape.failed.failed.csv")
+        assert again["raw"] == "+998900000106,too,many,fields"
+        assert "could not read" in again["error_message"]
+        assert "clear raw" in again["error_message"]
+
+    def test_fixed_raw_row_is_sent(
+        self, fake_env: None, recorder: Recorder, cli_environment: Path
+    ) -> None:
+        failed = write_csv(
+            cli_environment / "fixed.failed.csv",
+            [
+                FAILED_HEADER,
+                ["2", "+998900000106", "too, many", "fixed-1", "", "InvalidMessage", "x", "", ""],
+            ],
+        )
+
+        assert main(["send-bulk", str(failed)]) == 0
+
+        assert [message.body for message in recorder.sent] == ["too, many"]
+
+    def test_duplicate_ref_is_not_resent_with_it(
+        self, fake_env: None, recorder: Recorder, cli_environment: Path
+    ) -> None:
+        source = write_csv(
+            cli_environment / "dup.csv",
+            [
+                ["phone", "text", "client_ref"],
+                ["+998900000101", "Kod: 1111", "a1"],
+                ["+998900000105", "Kod: 2222", "a1"],
+            ],
+        )
+        assert main(["send-bulk", str(source)]) == 1
+        (row,) = read_failed(cli_environment / "dup.failed.csv")
+        assert row["client_ref"] == ""
+        assert row["duplicate_client_ref"] == "a1"
+        assert row["text"] == "Kod: 2222"
+
+        assert main(["send-bulk", str(cli_environment / "dup.failed.csv")]) == 1
+
+        # Two accepted messages never share the ref a1.
+        assert [message.client_ref for message in recorder.sent] == ["a1"]
+        (again,) = read_failed(cli_environment / "dup.failed.failed.csv")
+        assert again["duplicate_client_ref"] == "a1"
+        assert "new, unique client_ref" in again["error_message"]
+
+    @pytest.mark.parametrize(("new_ref", "sent"), [("a1", False), ("a2", True)])
+    def test_duplicate_ref_needs_new_ref(
+        self,
+        fake_env: None,
+        recorder: Recorder,
+        cli_environment: Path,
+        new_ref: str,
+        sent: bool,
+    ) -> None:
+        failed = write_csv(
+            cli_environment / "dup.failed.csv",
+            [
+                FAILED_HEADER,
+                ["3", "+998900000105", "Kod: 2222", new_ref, "", "InvalidMessage", "x", "", "a1"],
+            ],
+        )
+
+        code = main(["send-bulk", str(failed)])
+
+        assert code == (0 if sent else 1)
+        assert [message.client_ref for message in recorder.sent] == ([new_ref] if sent else [])
+
+    def test_maybe_sent_rows_are_skipped(
+        self,
+        fake_env: None,
+        recorder: Recorder,
+        cli_environment: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        failed = write_csv(
+            cli_environment / "run.failed.csv",
+            [
+                FAILED_HEADER,
+                ["2", "+998900000101", "Salom", "u1", "", "DeliveryUnknown", "timed out", "", ""],
+                ["3", "+998900000102", "Salom", "i1", "", "Interrupted", "in flight", "", ""],
+                ["4", "+998900000103", "Salom", "n1", "", "NotSent", "never sent", "", ""],
+                ["5", "+998900000104", "Salom", "r1", "", "ProviderUnavailable", "503", "", ""],
+            ],
+        )
+
+        assert main(["send-bulk", str(failed)]) == 1
+
+        assert sorted(message.client_ref for message in recorder.sent) == ["n1", "r1"]
+        output = capsys.readouterr().out
+        assert "Skipped 2 rows" in output
+        assert "notifier eskiz find CLIENT_REF" in output
+        assert "--resend-unknown" in output
+        rows = {
+            line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in output.splitlines()
+            if line.count("│") == 3
+        }
+        assert rows["sent"] == "2"
+        assert rows["failed"] == "0"
+        assert rows["skipped"].startswith("2")
+        # The skipped rows keep their error type, so the next resend skips them too.
+        again = read_failed(cli_environment / "run.failed.failed.csv")
+        assert [(row["client_ref"], row["error_type"]) for row in again] == [
+            ("u1", "DeliveryUnknown"),
+            ("i1", "Interrupted"),
+        ]
+        assert [row["error_message"] for row in again] == ["timed out", "in flight"]
+
+    def test_resend_unknown_sends_with_warning(
+        self,
+        fake_env: None,
+        recorder: Recorder,
+        cli_environment: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        failed = write_csv(
+            cli_environment / "run.failed.csv",
+            [
+                FAILED_HEADER,
+                ["2", "+998900000101", "Salom", "u1", "", "DeliveryUnknown", "timed out", "", ""],
+                ["3", "+998900000102", "Salom", "i1", "", "Interrupted", "in flight", "", ""],
+            ],
+        )
+
+        assert main(["send-bulk", str(failed), "--resend-unknown"]) == 0
+
+        assert sorted(message.client_ref for message in recorder.sent) == ["i1", "u1"]
+        captured = capsys.readouterr()
+        assert "warning: sending 2 rows again" in captured.err
+        assert "may get the SMS twice" in captured.err
+        assert "Skipped" not in captured.out
+
+    def test_delivery_unknown_is_skipped_on_resend(
+        self, fake_env: None, recorder: Recorder, cli_environment: Path
+    ) -> None:
+        source = write_csv(
+            cli_environment / "unk.csv", [["phone", "text", "client_ref"], [UNKNOWN, "Salom", "u"]]
+        )
+        with instant_retries():
+            assert main(["send-bulk", str(source)]) == 1
+        assert len(recorder.failed) == 1
+
+        with instant_retries():
+            assert main(["send-bulk", str(cli_environment / "unk.failed.csv")]) == 1
+
+        assert len(recorder.failed) == 1  # no second attempt
+
+    @pytest.mark.parametrize(
+        "tail",
+        [
+            pytest.param('+998900000307,"unterminated\n', id="last-line"),
+            pytest.param('+998900000307,"unterminated', id="no-final-newline"),
+        ],
+    )
+    def test_unterminated_quote_fails_row(
+        self,
+        fake_env: None,
+        recorder: Recorder,
+        cli_environment: Path,
+        capsys: pytest.CaptureFixture[str],
+        tail: str,
+    ) -> None:
+        source = cli_environment / "cut.csv"
+        source.write_text("phone,text\n+998900000306,Salom\n" + tail, encoding="utf-8")
+
+        assert main(["send-bulk", str(source)]) == 1
+
+        assert [message.body for message in recorder.sent] == ["Salom"]
+        (row,) = read_failed(cli_environment / "cut.failed.csv")
+        assert row["line"] == "3"
+        assert row["raw"] == '+998900000307,"unterminated'
+        assert row["text"] == ""
+        assert "may be truncated" in row["error_message"]
+        assert "may be truncated" in capsys.readouterr().out
+
+    def test_unclosed_quote_swallows_no_rows(
+        self, fake_env: None, recorder: Recorder, cli_environment: Path
+    ) -> None:
+        source = cli_environment / "open.csv"
+        source.write_text(
+            'phone,text\n+998900000301,"Salom\n+998900000302,Xayr\n+998900000303,Rahmat\n',
+            encoding="utf-8",
+        )
+
+        assert main(["send-bulk", str(source)]) == 1
+
+        assert recorder.sent == []
+        (row,) = read_failed(cli_environment / "open.failed.csv")
+        assert "lines 2 to 4" in row["error_message"]
+        assert row["raw"] == '+998900000301,"Salom\n+998900000302,Xayr\n+998900000303,Rahmat'
+
+    def test_text_after_closing_quote_fails_row(
+        self, fake_env: None, recorder: Recorder, cli_environment: Path
+    ) -> None:
+        source = cli_environment / "quote.csv"
+        source.write_text(
+            'phone,text\n+998900000301,"Navruz" bayrami\n+998900000302,"Xayr"\n',
+            encoding="utf-8",
+        )
+
+        assert main(["send-bulk", str(source)]) == 1
+
+        # The lenient reader would have sent 'Navruz bayrami', quotes dropped.
+        assert [message.body for message in recorder.sent] == ["Xayr"]
+        (row,) = read_failed(cli_environment / "quote.failed.csv")
+        assert row["raw"] == '+998900000301,"Navruz" bayrami'
+        assert 'written twice ("")' in row["error_message"]
+
+    def test_short_row_names_missing_columns(self, fake_env: None, cli_environment: Path) -> None:
+        source = cli_environment / "short.csv"
+        source.write_text("phone,text,client_ref\n+998900000301\n", encoding="utf-8")
+
+        assert main(["send-bulk", str(source)]) == 1
+
+        (row,) = read_failed(cli_environment / "short.failed.csv")
+        message = row["error_message"]
+        assert "line 2 has 1 field but the header has 3" in message
+        assert "text and client_ref are missing" in message
+        assert "quote text" not in message
+        assert "semicolons" not in message
+
+    def test_semicolon_row_gets_delimiter_hint(self, fake_env: None, cli_environment: Path) -> None:
+        source = cli_environment / "semi.csv"
+        source.write_text("phone,text\n+998900000301;Salom\n", encoding="utf-8")
+
+        assert main(["send-bulk", str(source)]) == 1
+
+        (row,) = read_failed(cli_environment / "semi.failed.csv")
+        assert "text is missing" in row["error_message"]
+        assert "separated by semicolons" in row["error_message"]
+
+    def test_semicolon_header_gets_delimiter_hint(
+        self, fake_env: None, cli_environment: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        source = cli_environment / "semi.csv"
+        source.write_text("phone;text\n+998900000301;Salom\n", encoding="utf-8")
+
+        assert main(["send-bulk", str(source)]) == 2
+
+        assert "separated by semicolons" in capsys.readouterr().err
+
+    def test_oversized_field_is_usage_error(
+        self,
+        fake_env: None,
+        recorder: Recorder,
+        cli_environment: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        source = cli_environment / "huge.csv"
+        source.write_text(
+            f'phone,text\n+998900000301,Salom\n+998900000302,"{"x" * 140_000}\n',
+            encoding="utf-8",
+        )
+
+        assert main(["send-bulk", str(source)]) == 2
+
+        error = capsys.readouterr().err
+        assert "line 3" in error
+        assert "closing quote is probably missing" in error
+        assert recorder.sent == []
 
     def test_generated_client_ref_is_recorded(
         self, fake_env: None, recorder: Recorder, cli_environment: Path
@@ -610,7 +946,11 @@ class TestSendBulk:
                 "unknown column(s) 'name'",
                 id="unknown-column",
             ),
-            pytest.param("phone,text,text\n+998900000010,a,b\n", "more than once", id="duplicate"),
+            pytest.param(
+                "phone,text,text\n+998900000010,a,b\n",
+                "more than once; remove or rename",
+                id="duplicate",
+            ),
         ],
     )
     def test_bad_file_is_usage_error(

@@ -1,17 +1,23 @@
 """The ``notifier eskiz`` command group.
 
 Every command except ``simulator`` builds the provider from ``ESKIZ_*``
-variables and ``.env``, makes one call and prints the result with rich.
+variables and ``.env``, calls Eskiz and prints the result with rich.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._callbacks import TASHKENT
+from ._models import EskizMessage
 from ._provider import EskizProvider
 
 if TYPE_CHECKING:
@@ -20,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _T = TypeVar("_T")
+
+FIND_DEFAULT_DAYS = 7
+"""How far back ``eskiz find`` searches when ``--since`` is not given."""
 
 
 def _console() -> Console:
@@ -57,6 +66,145 @@ def _status(args: argparse.Namespace) -> int:
     table.add_row("sender", message.nick or "-")
     table.add_row("created", str(message.created_at))
     _console().print(table)
+    return 0
+
+
+def _parse_moment(text: str, *, end_of_day: bool) -> datetime:
+    """Parse ``--since``/``--until``: a date or a date and time, naive ones in Tashkent time.
+
+    A date alone means its midnight, or with ``end_of_day`` the next
+    midnight, so ``--until 2026-03-21`` includes that whole day.
+    """
+    value = text.strip()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date or time; write YYYY-MM-DD or 'YYYY-MM-DD HH:MM' "
+            "(Tashkent time)"
+        ) from None
+    if end_of_day and len(value) == len("YYYY-MM-DD"):
+        moment += timedelta(days=1)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=TASHKENT)
+    return moment
+
+
+def _since(text: str) -> datetime:
+    return _parse_moment(text, end_of_day=False)
+
+
+def _until(text: str) -> datetime:
+    return _parse_moment(text, end_of_day=True)
+
+
+def _refs_of_failed_file(path: Path) -> list[str]:
+    """Return the client_refs of the rows of a failed-rows file that may have been delivered."""
+    from notifier._cli._campaign import MAYBE_SENT
+    from notifier._cli._output import UsageError
+
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            if not {"client_ref", "error_type"} <= set(reader.fieldnames or ()):
+                raise UsageError(
+                    f"{path} has no client_ref and error_type columns; pass the "
+                    "FILE.failed.csv that notifier send-bulk wrote."
+                )
+            return [
+                row["client_ref"]
+                for row in reader
+                if row["error_type"] in MAYBE_SENT and row["client_ref"]
+            ]
+    except FileNotFoundError:
+        raise UsageError(f"{path} does not exist; pass the path of a failed-rows file.") from None
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise UsageError(f"{path} cannot be read as a failed-rows file: {error}.") from None
+
+
+@dataclass
+class _Search:
+    """Messages found per client_ref, and how many messages were read to find them."""
+
+    client_refs: list[str]
+    found: dict[str, list[EskizMessage]] = field(default_factory=dict)
+    scanned: int = 0
+
+
+async def _search(provider: EskizProvider, search: _Search, start: datetime, end: datetime) -> None:
+    # NOTE: this relies on the list rows carrying user_sms_id, as the
+    # status_by_id response does; only the simulator has confirmed it.
+    client_refs = set(search.client_refs)
+    async for message in provider.iter_messages(start, end):
+        search.scanned += 1
+        if message.user_sms_id in client_refs:
+            search.found.setdefault(message.user_sms_id, []).append(message)
+
+
+def _local_time(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(TASHKENT)
+    return f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
+def _find(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from notifier import mask_phone
+    from notifier._cli._output import UsageError
+
+    refs = list(args.client_ref)
+    if args.failed_file is not None:
+        refs += _refs_of_failed_file(args.failed_file)
+    refs = list(dict.fromkeys(refs))  # each once, in the order given
+    if not refs:
+        raise UsageError(
+            "nothing to look up: pass one or more CLIENT_REFs, or a --failed-file with "
+            "DeliveryUnknown or Interrupted rows."
+        )
+    end: datetime = args.until or datetime.now(timezone.utc) + timedelta(minutes=1)
+    start: datetime = args.since or end - timedelta(days=FIND_DEFAULT_DAYS)
+    if start >= end:
+        raise UsageError(
+            f"--since ({start.astimezone(TASHKENT):%Y-%m-%d %H:%M}) must be before --until "
+            f"({end.astimezone(TASHKENT):%Y-%m-%d %H:%M}, Tashkent time; default now)."
+        )
+
+    search = _Search(refs)
+    _call(lambda provider: _search(provider, search, start, end))
+
+    console = _console()
+    window = (
+        f"{start.astimezone(TASHKENT):%Y-%m-%d %H:%M} to "
+        f"{end.astimezone(TASHKENT):%Y-%m-%d %H:%M} Tashkent time"
+    )
+    console.print(f"Searched {search.scanned} messages sent from {window}.")
+    if search.found:
+        table = Table("client ref", "SMS id", "request id", "status", "to", "sender", "created")
+        for ref in refs:
+            for message in search.found.get(ref, []):
+                table.add_row(
+                    escape(ref),
+                    str(message.id),
+                    message.request_id or "-",
+                    f"{message.status} ({message.delivery_status.value})",
+                    mask_phone(f"+{message.to}") if message.to else "-",
+                    escape(message.nick or "-"),
+                    _local_time(message.created_at),
+                )
+        console.print(table)
+    missing = [ref for ref in refs if ref not in search.found]
+    if missing:
+        console.print(
+            f"[yellow]Not found[/] ({len(missing)}): {escape(', '.join(missing))}. Eskiz "
+            "lists no message with these client_refs in that range. If the range covers "
+            "the run that sent them, Eskiz did not accept them, and they can be sent "
+            "again (notifier send-bulk --resend-unknown)."
+        )
+        return 1
     return 0
 
 
@@ -98,8 +246,9 @@ def _simulator(args: argparse.Namespace) -> int:
         from notifier import ConfigurationError
 
         raise ConfigurationError(
-            "The Eskiz simulator needs the [simulator] extra: "
-            "pip install 'notifier-eskiz[simulator]'."
+            "The Eskiz simulator needs the simulator extra of notifier-eskiz (starlette, "
+            "uvicorn). From a clone of the repository, run 'uv sync', or "
+            "pip install './providers/eskiz[simulator]'."
         ) from exc
     options: dict[str, Any] = {}
     if args.token_ttl is not None:
@@ -130,6 +279,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status.add_argument("id", help="the numeric SMS id or the request UUID from a send")
     status.set_defaults(handler=_status)
 
+    find = commands.add_parser(
+        "find",
+        help="find messages by client_ref, e.g. rows a bulk send left as DeliveryUnknown",
+        description=(
+            "Page through the messages of the account sent between --since and --until "
+            "and show those whose client_ref (Eskiz's user_sms_id) matches, with their "
+            "status and ids. Use it to check rows that notifier send-bulk recorded as "
+            "DeliveryUnknown or Interrupted before sending them again. Exit code 0 when "
+            "every client_ref was found, 1 when some were not."
+        ),
+    )
+    find.add_argument("client_ref", nargs="*", metavar="CLIENT_REF", help="client_refs to find")
+    find.add_argument(
+        "--failed-file",
+        type=Path,
+        metavar="FILE.failed.csv",
+        help="also find the DeliveryUnknown and Interrupted rows of this failed-rows file",
+    )
+    find.add_argument(
+        "--since",
+        type=_since,
+        metavar="DATE",
+        help=(
+            "start of the range: YYYY-MM-DD or 'YYYY-MM-DD HH:MM', Tashkent time "
+            f"(default: {FIND_DEFAULT_DAYS} days before --until)"
+        ),
+    )
+    find.add_argument(
+        "--until",
+        type=_until,
+        metavar="DATE",
+        help="end of the range; a date alone includes that whole day (default: now)",
+    )
+    find.set_defaults(handler=_find)
+
     templates = commands.add_parser("templates", help="list templates and their moderation status")
     templates.set_defaults(handler=_templates)
 
@@ -142,8 +326,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     simulator = commands.add_parser(
         "simulator", help="serve the Eskiz simulator on loopback until Ctrl+C"
     )
-    simulator.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    simulator.add_argument("--port", type=int, default=8765, help="port to listen on")
+    simulator.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s)"
+    )
+    simulator.add_argument(
+        "--port", type=int, default=8765, help="port to listen on (default %(default)s)"
+    )
     simulator.add_argument(
         "--token-ttl", type=float, default=None, help="token lifetime in seconds (default 30 days)"
     )

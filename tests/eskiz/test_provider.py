@@ -171,6 +171,38 @@ class TestRejections:
             await provider.send(Sms(UZ_PHONE, "Salom", sender="Unknown"))
         assert caught.value.status_code == 400
         assert sim.stats.requests[SEND_PATH] == 1
+        assert "the sender name is not approved" in caught.value.message
+        assert "nicks()" in caught.value.message
+        assert "trial" not in caught.value.message
+
+    async def test_unserved_country(self, sim: EskizSimulator, provider: EskizProvider) -> None:
+        with pytest.raises(RejectedError) as caught:
+            await provider.send(Sms("+33612345678", "Bonjour"))
+        assert caught.value.status_code == 400
+        assert "does not deliver to this country" in caught.value.message
+        assert "trial" not in caught.value.message
+        assert sim.stats.requests["/message/sms/send-global"] == 1
+
+    async def test_unrecognised_rejection_hint(
+        self, sim: EskizSimulator, provider: EskizProvider
+    ) -> None:
+        sim.fail_next(400, path=SEND_PATH)
+        with pytest.raises(RejectedError) as caught:
+            await provider.send(Sms(UZ_PHONE, "Salom"))
+        assert "does not recognise" in caught.value.message
+        assert "trial" not in caught.value.message
+        assert "Bad Request" in (caught.value.response_summary or "")
+
+    async def test_echoed_text_does_not_choose_hint(
+        self, sim: EskizSimulator, provider: EskizProvider
+    ) -> None:
+        text = "Hisobingizdagi balance: 12 000 so'm. Moderator bilan bog'laning."
+        sim.fail_next(400, path=SEND_PATH, body={"status": "error", "message": f"Text {text}"})
+        with pytest.raises(RejectedError) as caught:
+            await provider.send(Sms(UZ_PHONE, text))
+        assert "does not recognise" in caught.value.message
+        assert "balance is too low" not in caught.value.message
+        assert "moderation" not in caught.value.message
 
     @pytest.mark.parametrize("status", [400, 422])
     async def test_validation_not_retried(
@@ -182,6 +214,7 @@ class TestRejections:
             await provider.send(Sms(UZ_PHONE, "Salom"))
         assert caught.value.status_code == status
         assert "mobile_phone is required" in (caught.value.response_summary or "")
+        assert "a field of the request is missing or invalid" in caught.value.message
         assert sim.stats.requests[SEND_PATH] == 1
 
     @pytest.mark.parametrize("marker", ["...", "…"])

@@ -6,7 +6,7 @@ import copy
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -34,7 +34,7 @@ from notifier import (
     UnsupportedFeature,
     count_segments,
 )
-from notifier._http import HttpCall, HttpStats, TransportName
+from notifier._http import HttpCall, HttpStats, TransportName, remove_echoes
 from notifier._phone import phone_region
 from notifier._segments import SegmentInfo
 from notifier._settings import settings_error, settings_values
@@ -50,6 +50,7 @@ from ._auth import (
 from ._callbacks import parse_delivery_report
 from ._endpoints import EskizEndpoints
 from ._errors import MessageNotFound
+from ._rejections import rejection_reason
 from ._settings import DEFAULT_BASE_URL, DEFAULT_SENDER, EskizSettings
 
 __all__ = ["EskizProvider", "EskizStats"]
@@ -71,11 +72,6 @@ _token_counter = _meter.create_counter(
 DEFAULT_REFRESH_MARGIN = 24 * 3600.0
 """Seconds before a token's ``exp`` at which it is renewed (capped at half its lifetime)."""
 
-# Words of Eskiz error messages, lower-cased, that tell the kind of a 400.
-# Eskiz writes them in Russian or English; the texts themselves are undocumented,
-# so a 400 without any of these words is still a RejectedError.
-_MODERATION_WORDS = ("модерац", "moderat", "шаблон", "template")
-_BALANCE_WORDS = ("баланс", "balance", "средств", "insufficient", "недостаточно")
 _WAITING = "waiting"
 
 
@@ -633,19 +629,8 @@ class EskizProvider(EskizEndpoints):
                 "have changed, or the base URL is wrong.",
                 **common,
             )
-        text = _error_text(response)
         if status in (400, 402, 403, 422):
-            if any(word in text for word in _BALANCE_WORDS):
-                reason = "the account balance is too low; top it up in the Eskiz cabinet"
-            elif any(word in text for word in _MODERATION_WORDS):
-                reason = (
-                    "the text did not pass moderation; submit it with submit_template() "
-                    "and wait for approval"
-                )
-            elif status == 403:
-                reason = "the account may not use this endpoint"
-            else:
-                reason = "see the response; trial accounts may send only Eskiz's three test texts"
+            reason = rejection_reason(status, _error_text(response, call.sensitive))
             return RejectedError(
                 f"Eskiz rejected {call.operation} (HTTP {status}): {reason}.", **common
             )
@@ -673,14 +658,16 @@ def _send_status(status: object) -> SendStatus:
     return SendStatus.UNKNOWN
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error_text(response: httpx.Response, sensitive: Iterable[str]) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text.lower()
-    if isinstance(body, Mapping):
-        return " ".join(str(value) for value in body.values()).lower()
-    return str(body).lower()
+        text = response.text
+    else:
+        text = " ".join(map(str, body.values())) if isinstance(body, Mapping) else str(body)
+    # An echo of the message body must not choose the reason: a text about
+    # a balance would otherwise turn any rejection into "top up the balance".
+    return remove_echoes(text, sensitive).lower()
 
 
 def _error_for(error: ProviderError, client_ref: str) -> ProviderError:

@@ -59,7 +59,7 @@ def _run_client_process(job: Job, scratch: Path) -> dict[str, Any]:
     return result
 
 
-def test_notifier_batch_run_accounts_for_every_message(
+def test_notifier_batch_run_accounted(
     simulator: tuple[LoopbackSimulator, dict[str, str]], tmp_path: Path
 ) -> None:
     # notifier's setups run in a client process, as in a benchmark run, so

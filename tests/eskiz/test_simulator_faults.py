@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -246,3 +249,79 @@ class TestCounters:
         assert sim.stats.requests["/message/sms/send"] == total
         assert len({message.id for message in sim.messages}) == total
         assert sim.balance == 1_000_000 - 50 * total
+
+
+def _wait_for_record(caplog: pytest.LogCaptureFixture, text: str, timeout: float = 5.0) -> None:
+    """Wait until a log record containing ``text`` arrives; a hang guard, not a timing check."""
+    deadline = time.monotonic() + timeout
+    while not any(text in record.getMessage() for record in caplog.records):
+        assert time.monotonic() < deadline, f"no log record containing {text!r}"
+        time.sleep(0.01)
+
+
+def _assert_quiet(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    errors = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert errors == []
+    assert "CancelledError" not in caplog.text
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert "CancelledError" not in captured.err
+
+
+class TestAbandonedResponses:
+    """A client that gives up on a delayed response leaves no traceback behind."""
+
+    @pytest.mark.parametrize("fault", ["delay_next", "latency"])
+    def test_client_timeout_ends_request_quietly(
+        self, fault: str, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        caplog.set_level(logging.DEBUG, logger="notifier.eskiz.simulator")
+        options: dict[str, Any] = {"latency": 5.0} if fault == "latency" else {}
+        with serve(**options) as (sim, client):
+            if fault == "delay_next":
+                sim.delay_next(5.0, path="/user/prices")
+            with pytest.raises(httpx.ReadTimeout):
+                client.get("/user/prices", timeout=0.2)
+            _wait_for_record(caplog, "disconnected before its delayed response")
+            assert sim.stats.requests["/user/prices"] == 1
+        _assert_quiet(caplog, capsys)
+
+    def test_drop_after_delay_client_gone(
+        self,
+        serving: tuple[EskizSimulator, httpx.Client],
+        caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        caplog.set_level(logging.DEBUG, logger="notifier.eskiz.simulator")
+        sim, client = serving
+        sim.delay_next(5.0, path="/user/prices")
+        sim.drop_next(path="/user/prices")
+        with pytest.raises(httpx.ReadTimeout):
+            client.get("/user/prices", timeout=0.2)
+        _wait_for_record(caplog, "Dropped the connection of GET /user/prices")
+        assert sim.stats.drops == 1
+        _assert_quiet(caplog, capsys)
+
+    def test_stop_while_client_waits(
+        self, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        caplog.set_level(logging.DEBUG, logger="notifier.eskiz.simulator")
+        outcome: list[BaseException | int] = []
+        with EskizSimulator() as sim:
+            sim.delay_next(30.0, path="/user/prices")
+
+            def request() -> None:
+                try:
+                    outcome.append(httpx.get(f"{sim.base_url}/user/prices", timeout=30).status_code)
+                except httpx.HTTPError as exc:
+                    outcome.append(exc)
+
+            waiting = threading.Thread(target=request)
+            waiting.start()
+            _wait_for_record(caplog, "Delaying the response to GET /user/prices")
+        # Leaving the block stopped the simulator while the response was held back.
+        waiting.join(10)
+        assert not waiting.is_alive()
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], httpx.RemoteProtocolError)
+        _assert_quiet(caplog, capsys)

@@ -5,7 +5,8 @@ Faults apply in this order: the response delay (``delay_next()`` plus the
 an error status (``fail_next()``, ``login_fail_rate``, ``fail_rate``,
 ``rate_limit_rate``). A delayed request is handled at once and only its
 response waits. A client that times out therefore leaves a processed
-request behind, as with a slow real server.
+request behind, as with a slow real server. When the client disconnects
+during the wait, the response is dropped and the request ends quietly.
 """
 
 from __future__ import annotations
@@ -42,15 +43,6 @@ async def _discard(message: Message) -> None:
     return None
 
 
-def _delay_answer(send: Send, seconds: float) -> Send:
-    async def delayed(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            await asyncio.sleep(seconds)
-        await send(message)
-
-    return delayed
-
-
 class FaultMiddleware:
     """ASGI middleware around the routed application.
 
@@ -65,6 +57,62 @@ class FaultMiddleware:
         self.state = state
         self.dispatcher = dispatcher
         self.connections: dict[tuple[str, int], asyncio.Transport] = {}
+        # Set when the connection closes, so a delay ends as soon as its client leaves.
+        self._closed: dict[tuple[str, int], asyncio.Event] = {}
+        self._tracks_connections = False
+
+    def connection_made(self, client: tuple[str, int], transport: asyncio.Transport) -> None:
+        """Record a new connection; called by the server's protocol in the event loop."""
+        self._tracks_connections = True
+        self.connections[client] = transport
+        self._closed[client] = asyncio.Event()
+
+    def connection_lost(self, client: tuple[str, int]) -> None:
+        """Forget a closed connection and wake the requests that wait on it."""
+        self.connections.pop(client, None)
+        closed = self._closed.pop(client, None)
+        if closed is not None:
+            closed.set()
+
+    async def _wait_for_client(self, scope: Scope, seconds: float) -> bool:
+        """Wait ``seconds``; return False as soon as the request's client disconnects.
+
+        Without a server that reports connections (``httpx.ASGITransport``),
+        this is a plain sleep.
+        """
+        client = scope.get("client")
+        address = (client[0], client[1]) if client else None
+        closed = self._closed.get(address) if address else None
+        if closed is None:
+            if self._tracks_connections and address is not None:
+                return False  # the connection closed before the wait began
+            await asyncio.sleep(seconds)
+            return True
+        try:
+            await asyncio.wait_for(closed.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    def _delayed(self, scope: Scope, send: Send, seconds: float) -> Send:
+        """Wrap ``send`` so the response waits ``seconds`` or until the client leaves."""
+        abandoned = False
+
+        async def delayed(message: Message) -> None:
+            nonlocal abandoned
+            if message["type"] == "http.response.start":
+                abandoned = not await self._wait_for_client(scope, seconds)
+                if abandoned:
+                    logger.debug(
+                        "The client of %s %s disconnected before its delayed response; "
+                        "not sending it",
+                        scope["method"],
+                        api_path(scope["path"]),
+                    )
+            if not abandoned:
+                await send(message)
+
+        return delayed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,14 +137,14 @@ class FaultMiddleware:
             wait += delay.seconds
         if wait > 0:
             logger.debug("Delaying the response to %s %s by %.3f s", method, path, wait)
-            send = _delay_answer(send, wait)
+            send = self._delayed(scope, send, wait)
 
         drop = state.faults.take("drop", path)
         if drop is None and state.chance(config.drop_rate):
             drop = ScriptedFault("drop", None, 0)
         if drop is not None:
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self._wait_for_client(scope, wait)
             await self._drop(scope, receive, method, path, processed=drop.processed)
             return
 
@@ -138,6 +186,8 @@ class FaultMiddleware:
         )
         client = scope.get("client")
         transport = self.connections.get((client[0], client[1])) if client else None
+        if transport is None and self._tracks_connections:
+            return  # the client has already closed the connection
         if transport is None:
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
         transport.close()

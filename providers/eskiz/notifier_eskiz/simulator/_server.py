@@ -21,6 +21,7 @@ logger = logging.getLogger("notifier.eskiz.simulator")
 LOOPBACK = "127.0.0.1"
 _START_TIMEOUT = 10.0  # seconds
 _STOP_TIMEOUT = 10.0  # seconds
+_CLOSE_GRACE = 0.5  # seconds a request may take to end after its connection is closed at stop
 
 
 def bind_loopback(host: str = LOOPBACK, port: int = 0) -> socket.socket:
@@ -50,11 +51,11 @@ def _tracking_protocol(app: FaultMiddleware) -> type[H11Protocol]:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             if self.client is not None:
-                app.connections[self.client] = transport
+                app.connection_made(self.client, transport)
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self.client is not None:
-                app.connections.pop(self.client, None)
+                app.connection_lost(self.client)
             super().connection_lost(exc)
 
     return TrackingH11Protocol
@@ -116,8 +117,14 @@ class _ThreadServer(uvicorn.Server):
         # uvicorn signals no event when its last connection closes, so poll.
         while self.server_state.connections and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
-        # A task still running now has lost its client (a response held back
-        # by delay_next() after the client timed out) or overran the grace period.
+        # A task still running now overran the grace period, most likely with a
+        # response held back by delay_next(). Closing its connection ends the
+        # wait, and the request then ends without a response and without the
+        # traceback that cancelling it would log.
+        if self.server_state.tasks:
+            for connection in list(self.server_state.connections):
+                connection.transport.close()
+            await asyncio.wait(list(self.server_state.tasks), timeout=_CLOSE_GRACE)
         if self.server_state.tasks:
             logger.debug(
                 "Cancelling %d request(s) still running when the simulator stopped",

@@ -59,8 +59,9 @@ _PACKAGED_CAMPAIGN = ("_data", "campaign.csv")
 _CHECKOUT_CAMPAIGN = Path(__file__).resolve().parent.parent / "examples" / "campaign.csv"
 
 _MISSING_ESKIZ = (
-    "notifier demo needs the Eskiz provider with its simulator, which is not "
-    "installed; install it with: pip install 'notifier-eskiz[simulator]'"
+    "notifier demo needs the Eskiz provider with its simulator extra, which is not "
+    "installed. From a clone of the repository, run 'uv sync', or "
+    "pip install './providers/eskiz[simulator]'."
 )
 
 
@@ -413,7 +414,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help="requests in flight at once when sending one request per message "
-        "(default %(default)s)",
+        "(default %(default)s); with --batch, batch requests go out one after another "
+        "and this does not apply",
     )
     parser.add_argument(
         "--batch",

@@ -15,7 +15,8 @@ __all__ = ["main"]
 
 _MISSING_RICH = (
     "notifier: the command line needs the 'rich' package, which is not installed.\n"
-    "Install the cli extra: pip install 'notifier-core[cli]'"
+    "Install the cli extra of notifier-core. From a clone of the repository, run "
+    "'uv sync', or pip install '.[cli]' ./providers/eskiz"
 )
 
 

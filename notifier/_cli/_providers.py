@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.markup import escape
@@ -12,13 +13,11 @@ from rich.table import Table
 
 from .._errors import NotifierError, UnsupportedFeature
 from .._health import ProviderHealth, provider_health
-from .._notifier import AsyncNotifier
-from .._plugins import get_plugin_manager, load_plugins, provider_classes
 from .._policy import RoutingPolicy
 from .._provider import Capabilities, Provider
-from .._settings import NotifierSettings
 from ._config import build_notifier
-from ._output import EXIT_FAILED, EXIT_OK, stdout_console
+from ._environment import installed_providers, load_notifier_settings, unknown_variables
+from ._output import EXIT_FAILED, EXIT_OK, error_console, stdout_console
 
 __all__ = ["register"]
 
@@ -47,8 +46,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Build the notifier from NOTIFIER_* variables and .env, then verify the "
             "credentials of each provider with its check_credentials() call, the "
             "vendor's cheapest authenticated request (for Eskiz: a login and a read "
-            "of the account), without sending any SMS. Exit code 0 when every check "
-            "passed, 1 when a provider check failed, 2 for a configuration error."
+            "of the account), without sending any SMS. Prints the base URL and the "
+            "default sender of each provider, and warns about NOTIFIER_* and provider "
+            "variables that no setting reads, such as a misspelt ESKIZ_SENDR. Exit "
+            "code 0 when every check passed, 1 when a provider check failed, 2 for a "
+            "configuration error."
         ),
     )
     check.add_argument(
@@ -87,10 +89,8 @@ def _env_prefix(provider_class: type[Provider]) -> str:
 
 def run_providers(args: argparse.Namespace) -> int:
     """Print the installed providers, and their circuit states with ``--health``."""
-    settings = NotifierSettings.load()
-    manager = get_plugin_manager()
-    load_plugins(manager, disabled=settings.disabled_plugins)
-    classes = provider_classes(manager)
+    settings = load_notifier_settings()
+    classes = installed_providers(settings)
     console = stdout_console()
 
     table = Table(
@@ -121,7 +121,10 @@ def run_providers(args: argparse.Namespace) -> int:
     if classes:
         console.print(table)
     else:
-        console.print("No providers are installed; install one, e.g. 'pip install notifier-eskiz'.")
+        console.print(
+            "No providers are installed. From a clone of the repository, run 'uv sync', "
+            "or pip install ./providers/eskiz."
+        )
 
     if args.health:
         _print_health(console)
@@ -130,7 +133,7 @@ def run_providers(args: argparse.Namespace) -> int:
 
 def _print_health(console: Console) -> None:
     async def read_health() -> list[ProviderHealth]:
-        async with AsyncNotifier.from_env() as notifier:
+        async with build_notifier() as notifier:
             return provider_health(notifier.provider)
 
     report = asyncio.run(read_health())
@@ -183,39 +186,84 @@ def _vendor_providers(root: Provider) -> Iterator[Provider]:
             yield node
 
 
-async def _check_provider(provider: Provider) -> tuple[bool, str]:
-    """Call the provider's ``check_credentials()``; return (passed, detail).
+@dataclass(frozen=True)
+class _CheckResult:
+    provider: str
+    base_url: str
+    sender: str
+    passed: bool
+    detail: str
+
+
+def _base_url_text(provider: Provider) -> str:
+    """Return the provider's base URL, marked when it is its settings' default."""
+    base_url = getattr(provider, "base_url", None)
+    if not isinstance(base_url, str):
+        return "-"
+    settings_class = provider.settings_class
+    field = settings_class.model_fields.get("base_url") if settings_class else None
+    default = field.default if field is not None else None
+    if isinstance(default, str) and base_url == default.rstrip("/"):
+        return f"{base_url} (default)"
+    return base_url
+
+
+def _sender_text(provider: Provider) -> str:
+    sender = getattr(provider, "sender", None)
+    return sender if isinstance(sender, str) and sender else "-"
+
+
+async def _check_provider(provider: Provider) -> _CheckResult:
+    """Call the provider's ``check_credentials()`` and describe the outcome.
 
     A provider without a credential check passes: its settings were valid,
-    because the notifier was built.
+    because the notifier was built. Only the base URL and the sender are
+    read from the provider, never a credential.
     """
+    passed, detail = True, "credentials accepted"
     try:
         await provider.check_credentials()
     except UnsupportedFeature:
-        return True, "settings valid; this provider has no credential check"
+        detail = "settings valid; this provider has no credential check"
     except NotifierError as error:
-        return False, f"{type(error).__name__}: {error}"
-    return True, "credentials accepted"
+        passed, detail = False, f"{type(error).__name__}: {error}"
+    return _CheckResult(
+        provider.name, _base_url_text(provider), _sender_text(provider), passed, detail
+    )
+
+
+def _warn_unknown_variables() -> None:
+    """Warn about variables with a known prefix that no setting reads, with the closest name."""
+    for variable in unknown_variables(installed_providers()):
+        error_console().print(f"[yellow]warning:[/] {escape(variable.describe())}", soft_wrap=True)
 
 
 def run_check(args: argparse.Namespace) -> int:
     """Build the configured notifier and check each provider's credentials."""
+    # Before building: a misspelt variable is often why the build fails.
+    _warn_unknown_variables()
 
-    async def check_all() -> list[tuple[str, bool, str]]:
+    async def check_all() -> list[_CheckResult]:
         async with build_notifier(args.provider) as notifier:
-            results = []
-            for provider in _vendor_providers(notifier.provider):
-                passed, detail = await _check_provider(provider)
-                results.append((provider.name, passed, detail))
-            return results
+            return [
+                await _check_provider(provider) for provider in _vendor_providers(notifier.provider)
+            ]
 
     results = asyncio.run(check_all())
     console = stdout_console()
     table = Table(title="Configuration check", title_justify="left")
     table.add_column("provider", style="bold")
+    table.add_column("base URL")
+    table.add_column("sender")
     table.add_column("result")
     table.add_column("detail")
-    for name, passed, detail in results:
-        table.add_row(name, "[green]ok[/]" if passed else "[red]failed[/]", escape(detail))
+    for result in results:
+        table.add_row(
+            result.provider,
+            escape(result.base_url),
+            escape(result.sender),
+            "[green]ok[/]" if result.passed else "[red]failed[/]",
+            escape(result.detail),
+        )
     console.print(table)
-    return EXIT_OK if all(passed for _, passed, _ in results) else EXIT_FAILED
+    return EXIT_OK if all(result.passed for result in results) else EXIT_FAILED

@@ -15,6 +15,7 @@ import csv
 import importlib.util
 import io
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,7 +160,29 @@ class TestProgram:
         assert main(["--version"]) == 2
         error = capsys.readouterr().err
         assert "needs the 'rich' package" in error
-        assert "notifier-core[cli]" in error
+        assert "run 'uv sync', or pip install '.[cli]' ./providers/eskiz" in error
+        assert "pip install 'notifier-core[cli]'" not in error
+
+    def test_missing_eskiz_simulator_is_explained(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setitem(sys.modules, "notifier_eskiz.simulator", None)
+
+        assert main(["eskiz", "simulator"]) == 2
+
+        error = " ".join(capsys.readouterr().err.split())
+        assert "run 'uv sync', or pip install './providers/eskiz[simulator]'" in error
+        assert "pip install 'notifier-eskiz[simulator]'" not in error
+
+    def test_no_providers_hint_installs_from_clone(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setattr("notifier._cli._providers.installed_providers", lambda settings: {})
+
+        assert main(["providers"]) == 0
+
+        output = " ".join(capsys.readouterr().out.split())
+        assert "run 'uv sync', or pip install ./providers/eskiz" in output
 
     def test_plugin_adds_command(
         self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -331,8 +354,34 @@ class TestSend:
             == 2
         )
         error = capsys.readouterr().err
-        assert "'sms-nowhere' is not installed" in error
-        assert "fake" in error
+        assert "provider 'sms-nowhere', which is not installed" in error
+        assert "Installed providers: eskiz, fake, twilio" in error
+        # A package name built from a typo could belong to anyone.
+        assert "pip install" not in error
+        assert "notifier-sms-nowhere" not in error
+
+    @pytest.mark.parametrize(
+        ("argv", "source"),
+        [
+            pytest.param(["--provider", "eskis"], "--provider", id="option"),
+            pytest.param([], "NOTIFIER_PROVIDER", id="environment"),
+        ],
+    )
+    def test_misspelt_provider_suggests_installed(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        argv: list[str],
+        source: str,
+    ) -> None:
+        monkeypatch.setenv("NOTIFIER_PROVIDER", "eskis")
+
+        assert main(["send", *argv, "--to", "+998900000012", "--body", "Hi"]) == 2
+
+        error = capsys.readouterr().err
+        assert f"{source} names provider 'eskis'" in error
+        assert "Did you mean 'eskiz'?" in error
+        assert "notifier-eskis" not in error
 
     def test_missing_eskiz_credentials_exit_2(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -1131,3 +1180,176 @@ class TestCheck:
         monkeypatch.setenv("NOTIFIER_DEFAULT_REGION", "Atlantis")
         assert main(["check"]) == 2
         assert "NOTIFIER_DEFAULT_REGION" in capsys.readouterr().err
+
+    def test_warns_about_misspelt_variables(
+        self,
+        fake_env: None,
+        monkeypatch: pytest.MonkeyPatch,
+        cli_environment: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        (cli_environment / ".env").write_text(
+            "ESKIZ_SENDR=MYSHOP\nNOTIFIER_ROUTNG=weighted\nTWILIO_FROM=+15005550006\n",
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("ESKIZ_CALBACK_URL", "http://127.0.0.1:9/reports")
+        monkeypatch.setenv("NOTIFIER_ROUTING_WEIGHTS", "fake:1")
+        monkeypatch.setenv("NOTIFIER_FAKE_DELAY", "0")
+
+        assert main(["check"]) == 0
+
+        error = capsys.readouterr().err
+        assert (
+            "ESKIZ_SENDR (in .env) is not a notifier setting and is ignored; "
+            "did you mean ESKIZ_SENDER?"
+        ) in error
+        assert "NOTIFIER_ROUTNG (in .env)" in error
+        assert "did you mean NOTIFIER_ROUTING?" in error
+        assert "ESKIZ_CALBACK_URL (in environment)" in error
+        assert "did you mean ESKIZ_CALLBACK_URL?" in error
+        # Variables read outside the settings classes, or through an alias, are known.
+        assert "NOTIFIER_ROUTING_WEIGHTS" not in error
+        assert "TWILIO_FROM" not in error
+        assert "NOTIFIER_FAKE_DELAY" not in error
+
+    def test_warns_before_failed_build(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("NOTIFIER_PROVIDR", "fake")
+
+        assert main(["check"]) == 2
+
+        error = capsys.readouterr().err
+        assert "NOTIFIER_PROVIDR (in environment)" in error
+        assert "did you mean NOTIFIER_PROVIDER?" in error
+        assert "NOTIFIER_PROVIDER is not set" in error
+
+    def test_shows_base_url_and_sender(
+        self,
+        simulator: EskizSimulator,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        with TwilioSimulator() as twilio:
+            monkeypatch.setenv("NOTIFIER_PROVIDER", "eskiz,twilio")
+            monkeypatch.setenv("ESKIZ_SENDER", "MYSHOP")
+            monkeypatch.setenv("TWILIO_ACCOUNT_SID", twilio.account_sid)
+            monkeypatch.setenv("TWILIO_AUTH_TOKEN", twilio.auth_token)
+            monkeypatch.setenv("TWILIO_SENDER", twilio.sender)
+            monkeypatch.setenv("TWILIO_BASE_URL", twilio.base_url)
+
+            assert main(["check"]) == 0
+            twilio_url = twilio.base_url
+
+        output = capsys.readouterr().out
+        rows = {line.split("│")[1].strip(): line for line in output.splitlines() if "│" in line}
+        assert "base URL" in output
+        assert simulator.base_url in rows["eskiz"]
+        assert "MYSHOP" in rows["eskiz"]
+        assert twilio_url in rows["twilio"]
+        assert twilio.sender in rows["twilio"]
+        assert simulator.password not in output
+        assert simulator.email not in output
+        assert twilio.auth_token not in output
+
+    def test_default_base_url_is_marked(self) -> None:
+        from notifier._cli._providers import _base_url_text
+        from notifier_eskiz import EskizProvider
+        from notifier_eskiz._settings import DEFAULT_BASE_URL
+
+        # Building a provider makes no request, so nothing reaches the production URL.
+        production = EskizProvider(email="demo@example.test", password="unused-secret")
+        local = EskizProvider(
+            email="demo@example.test", password="unused-secret", base_url="http://127.0.0.1:9/api"
+        )
+
+        assert _base_url_text(production) == f"{DEFAULT_BASE_URL} (default)"
+        assert _base_url_text(local) == "http://127.0.0.1:9/api"
+        assert _base_url_text(FakeProvider()) == "-"
+
+
+class TestSettingsErrors:
+    """Invalid settings are reported by variable name and value, secrets hidden."""
+
+    @pytest.mark.parametrize(
+        ("variable", "value", "expected"),
+        [
+            pytest.param(
+                "ESKIZ_TIMEOUT",
+                "-1",
+                "ESKIZ_TIMEOUT='-1': Input should be greater than 0",
+                id="timeout",
+            ),
+            pytest.param(
+                "ESKIZ_BASE_URL",
+                "not-a-url",
+                "ESKIZ_BASE_URL='not-a-url': not an http(s) URL",
+                id="base-url",
+            ),
+            pytest.param(
+                "ESKIZ_BATCH_SIZE", "many", "ESKIZ_BATCH_SIZE='many': Input should be", id="batch"
+            ),
+        ],
+    )
+    def test_eskiz_variable_and_value_named(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        variable: str,
+        value: str,
+        expected: str,
+    ) -> None:
+        monkeypatch.setenv("NOTIFIER_PROVIDER", "eskiz")
+        monkeypatch.setenv("ESKIZ_EMAIL", "demo@example.test")
+        monkeypatch.setenv("ESKIZ_PASSWORD", "unused-secret")
+        monkeypatch.setenv(variable, value)
+
+        assert main(["send", "--to", "+998900000012", "--body", "Salom"]) == 2
+
+        error = capsys.readouterr().err
+        assert expected in error
+        assert "base_url '" not in error
+        assert "unused-secret" not in error
+        assert "demo@example.test" not in error
+
+    def test_region_error_has_one_period(
+        self, fake_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("NOTIFIER_DEFAULT_REGION", "zz")
+
+        assert main(["send", "--to", "+998900000012", "--body", "Salom"]) == 2
+
+        error = capsys.readouterr().err
+        assert "NOTIFIER_DEFAULT_REGION='zz'" in error
+        assert ".." not in error
+
+    def test_secret_and_hidden_values_not_shown(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from pydantic import Field, SecretStr
+        from pydantic_settings import BaseSettings, SettingsConfigDict
+
+        from notifier import ConfigurationError
+        from notifier._cli._environment import check_settings
+
+        class AcmeSettings(BaseSettings):
+            model_config = SettingsConfigDict(env_prefix="ACME_", extra="ignore")
+
+            api_secret: SecretStr = Field(min_length=20)
+            login: str = Field(repr=False, pattern="^[a-z]+$")
+            access_token: str = Field(min_length=20)
+            region: str = Field(pattern="^[A-Z]{2}$")
+
+        monkeypatch.setenv("ACME_API_SECRET", "short-secret")
+        monkeypatch.setenv("ACME_LOGIN", "Not-Lower")
+        monkeypatch.setenv("ACME_ACCESS_TOKEN", "short-token")
+        monkeypatch.setenv("ACME_REGION", "uzb")
+
+        with pytest.raises(ConfigurationError) as caught:
+            check_settings(AcmeSettings, "acme")
+
+        message = str(caught.value)
+        assert "ACME_API_SECRET=(hidden)" in message
+        assert "ACME_LOGIN=(hidden)" in message
+        assert "ACME_ACCESS_TOKEN=(hidden)" in message
+        assert "ACME_REGION='uzb'" in message
+        for secret in ("short-secret", "Not-Lower", "short-token"):
+            assert secret not in message

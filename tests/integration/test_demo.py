@@ -10,18 +10,21 @@ flight. Retries are instant, so injected 503 responses cost no waiting.
 from __future__ import annotations
 
 import csv
+import itertools
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from rich.console import Console
 
 from notifier import count_segments, normalize_phone
 from notifier._cli import main
 from notifier._demo import DemoOptions, DemoOutcome, find_campaign, run_demo
 from notifier._errors import ConfigurationError
+from notifier._telemetry import BATCH_SPAN_NAME
 from notifier.testing import instant_retries
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -82,6 +85,42 @@ def test_batch_endpoint_renews_token(console: Console) -> None:
     assert outcome.token_renewals >= 1
     assert outcome.simulator_requests["/message/sms/send-batch"] == 10
     assert outcome.simulator_requests["/message/sms/send"] == 0
+
+
+def test_batch_requests_never_overlap(console: Console, spans: InMemorySpanExporter) -> None:
+    # --concurrency does not apply with --batch: each send-batch request
+    # starts after the previous one ended, as the help text says.
+    options = DemoOptions(
+        rows=40,
+        token_ttl=5.0,
+        fail_rate=0.0,
+        batch=True,
+        batch_size=10,
+        concurrency=8,
+        latency=0.05,
+    )
+
+    outcome = run_demo(options, console)
+
+    check_accounting(outcome, 40)
+    batches = sorted(
+        (span for span in spans.get_finished_spans() if span.name == BATCH_SPAN_NAME),
+        key=lambda span: span.start_time or 0,
+    )
+    assert len(batches) == 4
+    for earlier, later in itertools.pairwise(batches):
+        assert earlier.end_time is not None
+        assert later.start_time is not None
+        assert earlier.end_time <= later.start_time
+
+
+def test_help_says_concurrency_skips_batches(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--help"]) == 0
+
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "with --batch, batch requests go out one after another and this does not apply" in (
+        help_text
+    )
 
 
 def test_failed_rows_are_recorded(console: Console, tmp_path: Path) -> None:
@@ -168,7 +207,10 @@ def test_missing_simulator_is_explained(
 
     assert main(["demo", "--rows", "1"]) == 2
 
-    assert "pip install 'notifier-eskiz[simulator]'" in capsys.readouterr().err
+    # The hint installs from a clone, as the README does.
+    error = " ".join(capsys.readouterr().err.split())
+    assert "run 'uv sync', or pip install './providers/eskiz[simulator]'" in error
+    assert "pip install 'notifier-eskiz[simulator]'" not in error
 
 
 def test_sample_campaign_found_from_checkout() -> None:

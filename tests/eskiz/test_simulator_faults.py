@@ -155,6 +155,39 @@ class TestScriptedFaults:
         assert sim.stats.sends == 1
         assert sim.messages[0].to == PHONE
 
+    def test_drop_next_after_processing_alias(
+        self, serving: tuple[EskizSimulator, httpx.Client]
+    ) -> None:
+        sim, client = serving
+        headers = login(client, sim)
+        sim.drop_next(path="/message/sms/send", after_processing=True)
+        with pytest.raises(httpx.RemoteProtocolError):
+            send_sms(client, headers)
+        assert sim.stats.sends == 1
+        with pytest.raises(TypeError, match="not both"):
+            sim.drop_next(processed=True, after_processing=True)
+
+    def test_configure_changes_faults(self, serving: tuple[EskizSimulator, httpx.Client]) -> None:
+        sim, client = serving
+        sim.configure(fail_rate=1.0, fail_status=502)
+        assert client.get("/user/get-limit").status_code == 502
+        sim.configure(fail_rate=0.0, latency=0.5)
+        with pytest.raises(httpx.ReadTimeout):
+            client.get("/user/get-limit", timeout=0.1)
+        assert sim.config.latency == 0.5
+
+    def test_configure_rejects_start_options(
+        self, serving: tuple[EskizSimulator, httpx.Client]
+    ) -> None:
+        sim, _ = serving
+        with pytest.raises(ValueError, match="token_ttl cannot change while the simulator runs"):
+            sim.configure(token_ttl=5)
+        with pytest.raises(TypeError, match="Unknown simulator option"):
+            sim.configure(fail_rat=1.0)
+        with pytest.raises(ValueError, match="fail_rate"):
+            sim.configure(fail_rate=2.0)
+        assert sim.config.fail_rate == 0.0
+
     def test_drop_next_times(self, serving: tuple[EskizSimulator, httpx.Client]) -> None:
         sim, client = serving
         sim.drop_next(times=2)

@@ -318,6 +318,43 @@ class TestErrorMapping:
         assert find_leaks(repr(caught.value), []) == []
 
 
+class TestInjectedStatuses:
+    """fail_next() without a code gives the error a real Twilio response would give."""
+
+    async def test_401_is_authentication_error(
+        self, sim: TwilioSimulator, provider: TwilioProvider
+    ) -> None:
+        sim.fail_next(401, operation="create")
+
+        with instant_retries(), pytest.raises(AuthenticationError) as caught:
+            await provider.send(sms(PHONE, "Salom"))
+
+        assert twilio_error_code(caught.value) == 20003
+        assert sim.stats.requests[create_path(sim)] == 1
+
+    async def test_403_is_authentication_error(
+        self, sim: TwilioSimulator, provider: TwilioProvider
+    ) -> None:
+        sim.fail_next(403, operation="create")
+
+        with instant_retries(), pytest.raises(AuthenticationError) as caught:
+            await provider.send(sms(PHONE, "Salom"))
+
+        assert twilio_error_code(caught.value) == 20403
+        assert "suspended or closed" in caught.value.message
+
+    async def test_400_without_code_is_rejected(
+        self, sim: TwilioSimulator, provider: TwilioProvider
+    ) -> None:
+        sim.fail_next(400, operation="create")
+
+        with instant_retries(), pytest.raises(RejectedError) as caught:
+            await provider.send(sms(PHONE, "Salom"))
+
+        assert twilio_error_code(caught.value) is None
+        assert sim.stats.requests[create_path(sim)] == 1
+
+
 class TestRetries:
     async def test_503_then_success(
         self, sim: TwilioSimulator, any_transport: TwilioProvider

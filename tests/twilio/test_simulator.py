@@ -454,6 +454,120 @@ class TestFaults:
 
         assert sim.stats.sends == 1
 
+    @pytest.mark.parametrize(
+        ("status", "code"),
+        [
+            (401, 20003),
+            (403, 20403),
+            (404, 20404),
+            (405, 20004),
+            (429, 20429),
+            (500, 20500),
+            (502, 20500),
+            (503, 20503),
+            (504, 20500),
+            (400, None),
+            (409, None),
+        ],
+    )
+    def test_fail_next_default_code(
+        self, sim: TwilioSimulator, client: httpx.Client, status: int, code: int | None
+    ) -> None:
+        sim.fail_next(status)
+
+        response = create(client, sim)
+
+        assert response.status_code == status
+        body = response.json()
+        assert body["code"] == code
+        assert body["status"] == status
+        assert body["message"]
+        if code is None:
+            assert body["more_info"] is None
+        else:
+            assert body["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
+
+    def test_fail_next_explicit_code_wins(self, sim: TwilioSimulator, client: httpx.Client) -> None:
+        sim.fail_next(400, code=21211)
+
+        assert create(client, sim).json()["code"] == 21211
+
+    def test_fail_rate_uses_default_code(self, sim: TwilioSimulator, client: httpx.Client) -> None:
+        sim.configure(fail_rate=1.0, fail_status=500)
+
+        assert create(client, sim).json()["code"] == 20500
+
+    def test_delay_next_holds_back_response(self, sim: TwilioSimulator) -> None:
+        sim.delay_next(0.5, operation="create")
+        with client_for(sim, timeout=0.1) as http, pytest.raises(httpx.ReadTimeout):
+            create(http, sim)
+
+        # The message was created before the held-back response.
+        assert sim.stats.sends == 1
+        with client_for(sim, timeout=0.1) as http:
+            assert create(http, sim).status_code == 201
+
+    def test_delay_next_only_for_operation(
+        self, sim: TwilioSimulator, client: httpx.Client
+    ) -> None:
+        sim.delay_next(0.5, operation="fetch")
+        with client_for(sim, timeout=0.2) as http:
+            sid = create(http, sim).json()["sid"]
+            with pytest.raises(httpx.ReadTimeout):
+                fetch(http, sim, sid)
+
+    def test_delay_next_with_fault(self, sim: TwilioSimulator) -> None:
+        sim.delay_next(0.5)
+        sim.fail_next(503)
+        with client_for(sim, timeout=0.1) as http, pytest.raises(httpx.ReadTimeout):
+            create(http, sim)
+
+        assert sim.stats.faults == 1
+
+    def test_delay_next_rejects_bad_values(self, sim: TwilioSimulator) -> None:
+        with pytest.raises(ValueError, match="times must be at least 1"):
+            sim.delay_next(1.0, times=0)
+        with pytest.raises(ValueError, match="seconds must be a finite number"):
+            sim.delay_next(-1.0)
+
+    def test_clear_faults_keeps_messages(self, sim: TwilioSimulator, client: httpx.Client) -> None:
+        create(client, sim)
+        sim.fail_next(503, times=3)
+        sim.drop_next()
+        sim.delay_next(5.0)
+
+        sim.clear_faults()
+
+        assert create(client, sim).status_code == 201
+        assert len(sim.messages) == 2
+        assert sim.stats.faults == 0
+
+    def test_drop_next_processed_alias(self, sim: TwilioSimulator, client: httpx.Client) -> None:
+        sim.drop_next(processed=True)
+
+        with pytest.raises(httpx.RemoteProtocolError):
+            create(client, sim)
+
+        assert sim.stats.sends == 1
+        with pytest.raises(TypeError, match="not both"):
+            sim.drop_next(processed=True, after_processing=True)
+
+    def test_abandoned_delay_ends_quietly(
+        self, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        caplog.set_level(logging.DEBUG, logger="notifier.twilio.simulator")
+        with TwilioSimulator() as own:
+            own.delay_next(5.0, operation="create")
+            with client_for(own, timeout=0.2) as http, pytest.raises(httpx.ReadTimeout):
+                create(http, own)
+
+            assert wait_until(lambda: "disconnected before its delayed response" in caplog.text)
+        # Leaving the block stopped the simulator; no request was left to cancel.
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+        captured = capsys.readouterr()
+        assert "CancelledError" not in captured.err
+        assert "Traceback" not in captured.err
+
     def test_reset(self, sim: TwilioSimulator, client: httpx.Client) -> None:
         create(client, sim)
         sim.fail_next(503)

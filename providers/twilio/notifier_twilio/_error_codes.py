@@ -132,6 +132,11 @@ _CODES: dict[int, _CodeInfo] = {
         "account is not active",
         "reactivate the Twilio account or use another one",
     ),
+    20403: _CodeInfo(
+        ErrorKind.AUTHENTICATION,
+        "the account may not use the API",
+        "the account may be suspended or closed; check it in the Twilio Console",
+    ),
     20404: _CodeInfo(
         ErrorKind.NOT_FOUND,
         "resource not found",

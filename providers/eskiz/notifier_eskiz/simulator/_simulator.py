@@ -26,6 +26,22 @@ logger = logging.getLogger("notifier.eskiz.simulator")
 ASGI_BASE_URL = "http://127.0.0.1/api"
 """Base URL to use with ``httpx.ASGITransport(app=sim.app)``; no socket is opened."""
 
+# The options configure() may change while the simulator runs, because every
+# request reads them again. The others shape accounts and tokens at start.
+_RUNTIME_OPTIONS = frozenset(
+    {
+        "fail_rate",
+        "fail_status",
+        "fail_retry_after",
+        "rate_limit_rate",
+        "rate_limit_retry_after",
+        "latency",
+        "drop_rate",
+        "login_fail_rate",
+        "login_fail_status",
+    }
+)
+
 
 class EskizSimulator:
     """A local stand-in for the Eskiz SMS API.
@@ -48,6 +64,30 @@ class EskizSimulator:
         self.state = SimulatorState(self.config)
         self.app = create_app(self.state)
         self._server: BackgroundServer | None = None
+
+    def configure(self, **options: Any) -> None:
+        """Change the random faults and the latency while the simulator runs.
+
+        ``options`` are these ``SimulatorConfig`` fields, as for
+        ``TwilioSimulator.configure()``: ``fail_rate``, ``fail_status``,
+        ``fail_retry_after``, ``rate_limit_rate``, ``rate_limit_retry_after``,
+        ``latency``, ``drop_rate``, ``login_fail_rate`` and
+        ``login_fail_status``. Other settings shape accounts and tokens when
+        the simulator is created, so pass them to the constructor.
+
+        Raises:
+            TypeError: an option is not a ``SimulatorConfig`` field.
+            ValueError: an option cannot change at run time, or its value is invalid.
+        """
+        fixed = sorted(set(options) - _RUNTIME_OPTIONS)
+        config = build_config(self.config, options)
+        if fixed:
+            raise ValueError(
+                f"{', '.join(fixed)} cannot change while the simulator runs; pass it to "
+                f"EskizSimulator(...). configure() accepts: {', '.join(sorted(_RUNTIME_OPTIONS))}"
+            )
+        self.config = config
+        self.state.config = config
 
     # --- Lifecycle ---
 
@@ -234,15 +274,24 @@ class EskizSimulator:
         )
 
     def drop_next(
-        self, times: int = 1, path: str | None = None, *, processed: bool = False
+        self,
+        times: int = 1,
+        path: str | None = None,
+        *,
+        processed: bool | None = None,
+        after_processing: bool | None = None,
     ) -> None:
         """Close the connection of the next ``times`` requests without a response.
 
         The request is read first. With ``processed=True`` it is also handled
         (a send is stored and billed) before the connection closes, as when a
-        response is lost on the way back.
+        response is lost on the way back. ``after_processing`` is the same
+        option under the Twilio simulator's name.
         """
-        self.state.faults.add_drop(times=times, path=path, processed=processed)
+        if processed is not None and after_processing is not None:
+            raise TypeError("pass either processed or after_processing, not both")
+        handled = processed if processed is not None else after_processing
+        self.state.faults.add_drop(times=times, path=path, processed=bool(handled))
 
     def delay_next(self, seconds: float, times: int = 1, path: str | None = None) -> None:
         """Hold back the response to the next ``times`` requests for ``seconds``.

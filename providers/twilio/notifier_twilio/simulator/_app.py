@@ -10,6 +10,7 @@ import logging
 import re
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +26,7 @@ from notifier import mask_phone
 from .._wire import API_VERSION, MAX_BODY_LENGTH, body_length
 from ._callbacks import CallbackSender
 from ._config import SimulatorConfig, error_message
-from ._faults import Fault, FaultPlan, Operation
+from ._faults import Fault, FaultPlan, Operation, default_error_code
 from ._stats import SimulatorStats
 from ._store import MessageStore, StatusChange
 
@@ -53,15 +54,23 @@ _BALANCE_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Balanc
 
 
 def _error(
-    status: int, code: int, *, headers: dict[str, str] | None = None, **values: str
+    status: int, code: int | None, *, headers: dict[str, str] | None = None, **values: str
 ) -> Response:
+    # Without a Twilio code the body names only the HTTP status.
     body = {
         "code": code,
-        "message": error_message(code, **values),
-        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "message": error_message(code, **values) if code is not None else _phrase(status),
+        "more_info": f"https://www.twilio.com/docs/errors/{code}" if code is not None else None,
         "status": status,
     }
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
 
 
 def _operation_of(method: str, path: str) -> Operation | None:
@@ -301,6 +310,8 @@ class _FaultLayer:
         operation = _operation_of(str(scope.get("method", "")), path)
         config = core.config
         fault = core.faults.take(operation, config) if operation is not None else None
+        delay = core.faults.take_delay(operation) if operation is not None else 0.0
+        wait = core.faults.latency(config) + delay
 
         if fault is not None and fault.kind == "drop" and not fault.after_processing:
             # Read the body first: closing a socket with unread data makes the
@@ -311,10 +322,12 @@ class _FaultLayer:
             return
         if fault is not None and fault.kind == "status":
             core.stats.increment("faults")
-            await self._respond_with_fault(fault, scope, receive, send, path)
+            await self._respond_with_fault(
+                fault, scope, receive, _delaying(send, receive, wait), path
+            )
             return
 
-        delayed_send = _delaying(send, core.faults.latency(config))
+        delayed_send = _delaying(send, receive, wait)
         if fault is not None and fault.kind == "drop":
             # Process the request in full, then drop the connection instead of responding.
             await self._app(scope, receive, _swallow)
@@ -325,30 +338,61 @@ class _FaultLayer:
     async def _respond_with_fault(
         self, fault: Fault, scope: Scope, receive: Receive, send: Send, path: str
     ) -> None:
-        code = fault.code or {429: 20429, 500: 20500}.get(fault.status, 20503)
+        code = fault.code if fault.code is not None else default_error_code(fault.status)
         headers = {}
         if fault.retry_after is not None:
             retry_after = fault.retry_after
             if isinstance(retry_after, float) and retry_after.is_integer():
                 retry_after = int(retry_after)
             headers["Retry-After"] = str(retry_after)
-        logger.info("Injected HTTP %d (error %d) on %s", fault.status, code, path)
+        logger.info("Injected HTTP %d (error %s) on %s", fault.status, code, path)
         response = _error(fault.status, code, headers=headers, path=path)
-        await response(
-            scope, receive, _delaying(send, self._core.faults.latency(self._core.config))
-        )
+        await response(scope, receive, send)
 
 
-def _delaying(send: Send, seconds: float) -> Send:
+def _delaying(send: Send, receive: Receive, seconds: float) -> Send:
+    """Wrap ``send`` so the response waits ``seconds``, or is dropped if the client leaves.
+
+    A client that gives up early closes its connection. Ending the request
+    then, instead of sleeping on, keeps uvicorn from cancelling it at
+    shutdown and printing a CancelledError traceback.
+    """
     if seconds <= 0:
         return send
+    abandoned = False
 
     async def delayed(message: Message) -> None:
+        nonlocal abandoned
         if message["type"] == "http.response.start":
-            await asyncio.sleep(seconds)
-        await send(message)
+            abandoned = await _client_left_within(receive, seconds)
+            if abandoned:
+                logger.debug("The client disconnected before its delayed response; not sending it")
+        if not abandoned:
+            await send(message)
 
     return delayed
+
+
+async def _client_left_within(receive: Receive, seconds: float) -> bool:
+    """Wait up to ``seconds``; return True as soon as the client disconnects.
+
+    The response is about to start, so the application no longer reads the
+    request body: the body messages still unread are discarded here.
+    """
+
+    async def disconnect() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnect())
+    try:
+        done, _ = await asyncio.wait({watcher}, timeout=seconds)
+    finally:
+        watcher.cancel()
+    if watcher in done:
+        watcher.exception()  # retrieved, so asyncio does not log it as never retrieved
+        return True
+    return False
 
 
 async def _drain(receive: Receive) -> None:

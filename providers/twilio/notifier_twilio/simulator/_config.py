@@ -93,6 +93,7 @@ _ERROR_MESSAGES: Mapping[int, str] = MappingProxyType(
     {
         20003: "Authenticate",
         20004: "Method not allowed",
+        20403: "The account lacks permission to access the Twilio API",
         20404: "The requested resource {path} was not found",
         20429: "Too Many Requests",
         20500: "An internal server error has occurred",

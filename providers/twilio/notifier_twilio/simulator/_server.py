@@ -46,6 +46,12 @@ def _check_loopback(host: str) -> None:
         )
 
 
+def _one_flag(after_processing: bool | None, processed: bool | None) -> bool:
+    if after_processing is not None and processed is not None:
+        raise TypeError("pass either after_processing or processed, not both")
+    return bool(after_processing if after_processing is not None else processed)
+
+
 class TwilioSimulator:
     """A local stand-in for Twilio's Messages API, for tests and demos.
 
@@ -189,10 +195,13 @@ class TwilioSimulator:
     ) -> None:
         """Respond to the next ``times`` API requests with ``status`` and Twilio error ``code``.
 
-        ``code`` defaults to 20429 for 429, 20500 for 500 and 20503 for
-        other statuses. ``retry_after`` adds a ``Retry-After`` header
-        (seconds or an HTTP date). ``operation`` limits the fault to
-        ``"create"``, ``"fetch"`` or ``"account"`` requests.
+        ``code`` defaults to Twilio's generic code for the status: 20003 for
+        401 (so the provider raises ``AuthenticationError``), 20403 for 403,
+        20404 for 404, 20004 for 405, 20429 for 429, 20503 for 503 and 20500
+        for every other 5xx. Other 4xx statuses get ``"code": null``.
+        ``retry_after`` adds a ``Retry-After`` header (seconds or an HTTP
+        date). ``operation`` limits the fault to ``"create"``, ``"fetch"``
+        or ``"account"`` requests.
         """
         if not 400 <= status <= 599:
             raise ValueError(f"status must be an HTTP error status (400-599), got {status!r}")
@@ -200,15 +209,35 @@ class TwilioSimulator:
         self._core.faults.add(fault, times, operation)
 
     def drop_next(
-        self, times: int = 1, *, after_processing: bool = False, operation: Operation = "any"
+        self,
+        times: int = 1,
+        *,
+        after_processing: bool | None = None,
+        processed: bool | None = None,
+        operation: Operation = "any",
     ) -> None:
         """Close the connection of the next ``times`` API requests without a response.
 
         With ``after_processing=True`` the request is carried out first (a
         message is created), as when a network failure loses the response.
+        ``processed`` is the same option under the Eskiz simulator's name.
         """
-        fault = Fault("drop", after_processing=after_processing)
+        fault = Fault("drop", after_processing=_one_flag(after_processing, processed))
         self._core.faults.add(fault, times, operation)
+
+    def delay_next(self, seconds: float, times: int = 1, *, operation: Operation = "any") -> None:
+        """Hold back the response to the next ``times`` API requests for ``seconds``.
+
+        The request is processed at once, so a client that gives up early
+        leaves a created message behind. The delay adds to ``latency`` and
+        also holds back an injected error response, but not a dropped
+        connection.
+        """
+        self._core.faults.add_delay(seconds, times, operation)
+
+    def clear_faults(self) -> None:
+        """Forget every scripted fault and delay not yet used; settings and messages stay."""
+        self._core.faults.clear()
 
     # --- Message progress ---
 

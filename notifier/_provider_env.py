@@ -90,7 +90,7 @@ def provider_from_env(
         installed = ", ".join(sorted(classes)) or "none"
         raise ConfigurationError(
             f"Provider {provider_name!r} is not installed. Installed providers: {installed}. "
-            f"Install its package, e.g. 'pip install notifier-{provider_name}'."
+            "Check the spelling, or install the package that provides it."
         )
     return build_provider(provider_class, env_file)
 

@@ -39,7 +39,7 @@ def check_region(value: str) -> str:
     region = value.strip().upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
         raise ConfigurationError(
-            f"Default region {value!r} is not an ISO 3166 alpha-2 region known to "
+            f"Region {value!r} is not an ISO 3166 alpha-2 region code known to "
             "phonenumbers; use a code such as 'UZ' or 'KZ'."
         )
     return region
@@ -118,7 +118,7 @@ def settings_error(error: ValidationError, env_prefix: str, owner: str) -> Confi
     """Convert a settings ``ValidationError`` into a ``ConfigurationError``.
 
     The message names each variable and the problem but never the value, so
-    a secret that failed validation is not shown.
+    a secret set in the wrong variable is not shown either.
     """
     problems = []
     for item in error.errors(include_input=False, include_url=False):
@@ -127,7 +127,7 @@ def settings_error(error: ValidationError, env_prefix: str, owner: str) -> Confi
         if item["type"] == "missing":
             problems.append(f"{variable} is not set")
         else:
-            message = str(item["msg"]).removeprefix("Value error, ")
+            message = str(item["msg"]).removeprefix("Value error, ").rstrip(".")
             problems.append(f"{variable}: {message}")
     return ConfigurationError(
         f"Invalid {owner} settings: {'; '.join(problems)}. Set them in the environment or .env."

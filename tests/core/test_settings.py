@@ -358,7 +358,9 @@ class TestProviderFromEnv:
         message = str(caught.value)
         assert "'smsgate' is not installed" in message
         assert "Installed providers: eskiz, fake, second, twilio, vault." in message
-        assert "pip install notifier-smsgate" in message
+        # A package name built from what the user typed could name anything.
+        assert "pip install" not in message
+        assert "Check the spelling" in message
 
     @pytest.mark.parametrize("name", ["fake,second", "", " , "])
     def test_needs_exactly_one_name(self, manager: pluggy.PluginManager, name: str) -> None:

@@ -73,7 +73,8 @@ def _run_simulator(args: argparse.Namespace) -> int:
         from .simulator import TwilioSimulator
     except ImportError as exc:
         raise ConfigurationError(
-            "The Twilio simulator needs its extra: pip install 'notifier-twilio[simulator]'."
+            "The Twilio simulator needs the 'simulator' extra: run 'uv sync' in a clone, or "
+            "pip install './providers/twilio[simulator]'."
         ) from exc
 
     try:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -294,19 +297,77 @@ FORK_SCRIPT = textwrap.dedent(
 )
 
 
+def _run_script(script: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` with this interpreter in a session of its own.
+
+    On timeout the whole process group is killed, the processes the script
+    forked included, so a hung child cannot outlive the test. Raises
+    ``subprocess.TimeoutExpired`` after killing the group.
+    """
+    # The script is a constant of this module, run with this interpreter.
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except BaseException:
+        # The session id is the script's pid, and its forks share the group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork()")
 def test_loop_thread_restarts_after_fork() -> None:
-    # The script is a constant of this module, run with this interpreter.
-    completed = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", FORK_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    completed = _run_script(FORK_SCRIPT, timeout=30)
     assert completed.returncode == 0, completed.stderr
     child, parent = completed.stdout.strip().split(" | ")
     # The child sends on a loop thread of its own and closes it.
     assert child == "fake-2 1 0 True"
     # The parent's loop thread is untouched by the fork.
     assert parent == "fake-2 1 True"
+
+
+HUNG_FORK_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(600)
+        os._exit(0)
+    with open(sys.argv[1], "w") as handle:
+        handle.write(str(pid))
+    time.sleep(600)
+    """
+)
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has exited: it no longer exists, or it is a zombie."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_script_timeout_kills_forked_child(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    script = HUNG_FORK_SCRIPT.replace("sys.argv[1]", repr(str(pid_file)))
+
+    with pytest.raises(subprocess.TimeoutExpired):
+        _run_script(script, timeout=2.0)
+
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 5  # a hang guard: SIGKILL takes effect at once
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _gone(child), f"forked child {child} survived the timeout"

@@ -28,7 +28,7 @@ from typing_extensions import ParamSpec, Self
 
 from ._errors import NotifierClosed, NotifierError
 from ._models import SendResult, Sms
-from ._notifier import AsyncNotifier, ProviderInput
+from ._notifier import DEFAULT_CLOSE_TIMEOUT, AsyncNotifier, ProviderInput, check_close_timeout
 from ._provider import Provider
 
 __all__ = ["Notifier"]
@@ -163,7 +163,9 @@ class Notifier:
     thread; use ``asyncio.to_thread()`` or ``contextvars.copy_context().run``
     to keep the parent span.
 
-    ``close()`` closes the provider unless another open notifier uses it.
+    ``close()`` lets sends in flight in other threads finish, for up to
+    ``close_timeout`` seconds (10 by default). Then it closes the provider
+    unless another open notifier uses it; see ``close()``.
 
     NOTE: a provider must not be shared between a ``Notifier`` and an
     ``AsyncNotifier`` on an application's own loop: it would then be used
@@ -176,14 +178,24 @@ class Notifier:
         *,
         default_region: str = "UZ",
         plugins: pluggy.PluginManager | None = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
-        self._init_from(AsyncNotifier(provider, default_region=default_region, plugins=plugins))
+        self._init_from(
+            AsyncNotifier(
+                provider,
+                default_region=default_region,
+                plugins=plugins,
+                close_timeout=close_timeout,
+            )
+        )
 
     def _init_from(self, engine: AsyncNotifier) -> None:
         self._engine = engine
         self._portal: BlockingPortal | None = None
         self._pid = os.getpid()
         self._closed = False
+        # Set when the first close() has finished, for other threads that call close().
+        self._close_finished = threading.Event()
 
     @classmethod
     def _wrap(cls, engine: AsyncNotifier) -> Self:
@@ -201,12 +213,15 @@ class Notifier:
         env_file: str | Path | None = ".env",
         *,
         plugins: pluggy.PluginManager | None = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> Self:
         """Build a notifier from ``NOTIFIER_*`` variables and ``env_file``.
 
         See ``AsyncNotifier.from_env()``; it raises the same errors.
         """
-        return cls._wrap(AsyncNotifier.from_env(env_file, plugins=plugins))
+        return cls._wrap(
+            AsyncNotifier.from_env(env_file, plugins=plugins, close_timeout=close_timeout)
+        )
 
     @property
     def provider(self) -> Provider:
@@ -224,8 +239,13 @@ class Notifier:
         return self._engine.plugins
 
     @property
+    def close_timeout(self) -> float:
+        """Seconds ``close()`` waits for sends in flight before it cancels them."""
+        return self._engine.close_timeout
+
+    @property
     def closed(self) -> bool:
-        """Whether ``close()`` was called."""
+        """Whether ``close()`` was called; true while it still waits for sends in flight."""
         return self._closed
 
     def build_sms(self, to: str, body: str, **fields: Any) -> Sms:
@@ -267,27 +287,50 @@ class Notifier:
         """
         return self._run(functools.partial(function, *args, **kwargs))
 
-    def close(self) -> None:
+    def close(self, *, timeout: float | None = None) -> None:
         """Close the notifier and, unless another open notifier uses it, its provider.
 
-        Idempotent. Later calls raise ``NotifierClosed``.
+        Safe to call from any thread while other threads send. New calls
+        raise ``NotifierClosed`` at once. Sends in flight go on for up to
+        ``timeout`` seconds (``close_timeout`` when ``None``) and return as
+        usual. Those still running after that raise ``DeliveryUnknown`` with
+        their ``client_ref``, because the provider may already have accepted
+        the message. See ``AsyncNotifier.aclose()``.
+
+        Idempotent: a call from another thread while the first one runs waits
+        until it has finished.
+
+        Raises:
+            ValueError: ``timeout`` is not a finite number of seconds >= 0.
+            RuntimeError: called on the notifier's own event-loop thread.
         """
+        if timeout is not None:
+            check_close_timeout(timeout, "timeout")
+        if _loop_thread.is_current():
+            # Waiting here for the loop to finish the close would block that same loop.
+            raise RuntimeError(
+                "Notifier.close() was called on the notifier's own event-loop thread, for "
+                "example from an observer hook or a provider; close it from another thread."
+            )
         with _loop_thread.lock:
-            if self._closed:
-                return
+            first = not self._closed
             self._closed = True
+        if not first:
+            self._close_finished.wait()
+            return
         try:
-            self._run(self._engine.aclose, check_closed=False)
+            self._run(functools.partial(self._engine.aclose, timeout=timeout), check_closed=False)
         finally:
             with _loop_thread.lock:
                 held = self._portal is not None and self._pid == os.getpid()
                 self._portal = None
             if held:
                 _loop_thread.release()
+            self._close_finished.set()
 
     def __enter__(self) -> Self:
         if self._closed:
-            raise NotifierClosed("This notifier is closed; create a new one to send again.")
+            raise _closed_error()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -299,7 +342,7 @@ class Notifier:
             return portal
         with _loop_thread.lock:
             if check_closed and self._closed:
-                raise NotifierClosed("This notifier is closed; create a new one to send again.")
+                raise _closed_error()
             if self._portal is None or self._pid != os.getpid():
                 # First call, or first call in a forked child, where the
                 # parent's loop thread does not exist.
@@ -317,10 +360,23 @@ class Notifier:
             )
         portal = self._portal_for_call(check_closed=check_closed)
         context = contextvars.copy_context()
-        future = portal.start_task_soon(_run_in_context, context, function)
+        try:
+            future = portal.start_task_soon(_run_in_context, context, function)
+        except RuntimeError:
+            # close() in another thread stopped the loop thread after this
+            # call found the notifier open.
+            if self._closed:
+                raise _closed_error() from None
+            raise
         try:
             return future.result()
         except BaseException:
             # KeyboardInterrupt while waiting: do not leave the send running.
             future.cancel()
             raise
+
+
+def _closed_error() -> NotifierClosed:
+    return NotifierClosed(
+        "This notifier is closed, so nothing was sent; create a new one to send again."
+    )

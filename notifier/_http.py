@@ -29,6 +29,17 @@ after the request was written, or a 504 raises ``DeliveryUnknown`` carrying
 the ``client_ref``, because the vendor may have accepted it; the policy's
 ``resend_on_timeout`` opts into resending instead.
 
+Closing: ``aclose()`` cancels the calls in flight before it closes the HTTP
+clients. A cancelled call whose request may have reached the vendor raises
+``DeliveryUnknown`` with the ``client_ref`` when it is not idempotent. A call
+that provably sent nothing (it waited for a token, a pooled connection or a
+retry) raises ``NotifierClosed``. The owned clients report how far each
+request got: httpx's pool through httpcore's ``trace`` request extension
+(the request headers started going out), the aiohttp transport through
+aiohttp's trace signals (a connection was assigned to the request). A
+borrowed client reports nothing, so there any request handed to it counts as
+possibly sent.
+
 Event loops: nothing here binds to a loop at construction. The provider
 keeps one owned ``httpx.AsyncClient`` per running loop, created on first use
 in that loop and closed when the loop shuts down (through an async generator
@@ -40,6 +51,7 @@ provider built where no loop runs.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import functools
 import logging
@@ -57,6 +69,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar, Literal, cast
 
+import anyio
 import httpx
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -95,6 +108,10 @@ except PackageNotFoundError:  # a source tree that was never installed
     _CORE_VERSION = "0.0.0"
 
 _CLOSE_TIMEOUT = 5.0  # seconds aclose() waits for a client owned by another event loop
+# Seconds aclose() waits for the calls it cancelled to unwind before it closes
+# the client under them. Cancelled calls stop at their next await, so this is
+# a bound for a misbehaving auth flow or transport, not a grace period.
+_ABORT_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -181,6 +198,75 @@ async def _close_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, No
         await client.aclose()
 
 
+class _InFlightCall:
+    """One ``HttpProvider._request`` call in flight and how far its current request got.
+
+    ``aclose()`` cancels the call through ``scope`` and reads the rest to
+    decide whether the request may have reached the vendor.
+    """
+
+    __slots__ = (
+        "attempts",
+        "done",
+        "finished",
+        "handed_over",
+        "loop",
+        "reports_progress",
+        "scope",
+        "unanswered",
+        "written",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, reports_progress: bool) -> None:
+        self.loop = loop
+        self.scope = anyio.CancelScope()
+        # Whether the transport reports when a request may have been written;
+        # without that, a request handed to the client counts as written.
+        self.reports_progress = reports_progress
+        # The current request is with the transport and has no response yet.
+        self.handed_over = False
+        # The transport started writing the current request, or assigned it a connection.
+        self.written = False
+        # An earlier attempt got no response and may have been processed. Only
+        # RetryPolicy.resend_on_timeout retries after such an attempt.
+        self.unanswered = False
+        self.attempts = 0
+        self.finished = False
+        # Created by aclose() to wait until the cancelled call has unwound.
+        self.done: asyncio.Future[None] | None = None
+
+    def may_have_reached_vendor(self) -> bool:
+        """Whether a request of this call may have been written and got no response."""
+        if self.unanswered:
+            return True
+        if not self.handed_over:
+            return False
+        return self.written or not self.reports_progress
+
+    def request_started(self) -> None:
+        self.handed_over = True
+        self.written = False
+
+    def response_received(self) -> None:
+        self.handed_over = False
+        self.written = False
+
+    async def on_httpcore_event(self, name: str, info: Mapping[str, Any]) -> None:
+        """Record the progress httpcore reports through the ``trace`` request extension."""
+        # "http11.send_request_headers.started" (or "http2."): the first byte
+        # of the request may go out from here on.
+        if name.endswith(".send_request_headers.started"):
+            self.written = True
+
+
+# The call in flight in the current task, for aiohttp's trace signals, which
+# get no request object. Each _request() sets it for its own task, so a login
+# started from a send (as its own task) does not report into the send's call.
+_current_call: contextvars.ContextVar[_InFlightCall | None] = contextvars.ContextVar(
+    "notifier_http_call", default=None
+)
+
+
 class _TracedAuth(httpx.Auth):
     """Wrap an auth flow so that every request it yields gets a CLIENT span.
 
@@ -195,11 +281,13 @@ class _TracedAuth(httpx.Auth):
         call: HttpCall,
         inner: httpx.Auth | None,
         resend_count: int,
+        in_flight: _InFlightCall,
     ) -> None:
         self._provider = provider
         self._call = call
         self._inner = inner
         self._resend_count = resend_count
+        self._in_flight = in_flight
         self._open_span: Span | None = None
         self._started = 0.0
         if inner is not None:
@@ -235,6 +323,7 @@ class _TracedAuth(httpx.Auth):
             await flow.aclose()
 
     def _start_span(self, request: httpx.Request) -> None:
+        self._in_flight.request_started()
         self._provider.stats.requests += 1
         self._started = time.monotonic()
         self._open_span = self._provider._start_client_span(request, self._call, self._resend_count)
@@ -249,6 +338,7 @@ class _TracedAuth(httpx.Auth):
         elapsed_ms = (time.monotonic() - self._started) * 1000
         logger = self._provider._logger
         if response is not None:
+            self._in_flight.response_received()
             status = response.status_code
             span.set_attribute("http.response.status_code", status)
             if status >= 400:
@@ -300,9 +390,22 @@ def _aiohttp_transport_class() -> Callable[..., httpx.AsyncBaseTransport]:
     sent, and would make a send look safe to retry. This subclass maps from
     the original aiohttp error instead, so both transports raise the same
     httpx errors for the same failures.
+
+    Its session also reports, through aiohttp's trace signals, when a
+    connection is assigned to a request. From then on the request may be
+    written, which ``HttpProvider.aclose()`` needs to know for calls in flight.
     """
     import aiohttp
     from httpx_aiohttp import AiohttpTransport
+
+    async def connection_assigned(
+        session: aiohttp.ClientSession, context: Any, params: Any
+    ) -> None:
+        # aiohttp writes the request right after it gets the connection,
+        # without awaiting anything in between.
+        call = _current_call.get()
+        if call is not None:
+            call.written = True
 
     def remap(exc: httpx.TransportError) -> httpx.TransportError:
         cause = exc.__cause__
@@ -339,6 +442,21 @@ def _aiohttp_transport_class() -> Callable[..., httpx.AsyncBaseTransport]:
             await self._inner.aclose()
 
     class RemappingAiohttpTransport(AiohttpTransport):
+        def get_client(self) -> aiohttp.ClientSession:
+            # The session httpx-aiohttp 0.2 builds for a transport made with
+            # only ``limits``, plus the trace signals.
+            trace_config = aiohttp.TraceConfig()
+            trace_config.on_connection_create_end.append(connection_assigned)
+            trace_config.on_connection_reuseconn.append(connection_assigned)
+            # Without max_connections, httpx-aiohttp keeps aiohttp's default of 100.
+            limit = self.limits.max_connections
+            connector = aiohttp.TCPConnector(
+                keepalive_timeout=self.limits.keepalive_expiry,
+                ssl=self.ssl_context,
+                limit=100 if limit is None else limit,
+            )
+            return aiohttp.ClientSession(connector=connector, trace_configs=[trace_config])
+
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             try:
                 response = await super().handle_async_request(request)
@@ -428,6 +546,10 @@ class HttpProvider(Provider):
         self._clients_lock = threading.Lock()
         self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient]
         self._loop_clients = weakref.WeakKeyDictionary()
+        # Owned clients built by _new_client(), whose transports report how
+        # far each request got; see _InFlightCall.
+        self._reporting_clients: weakref.WeakSet[httpx.AsyncClient] = weakref.WeakSet()
+        self._in_flight: set[_InFlightCall] = set()
         self._logger = logging.getLogger(self.logger_name)
         self._tracer = trace.get_tracer(self.instrumentation_name, self.instrumentation_version)
 
@@ -456,9 +578,13 @@ class HttpProvider(Provider):
 
     def _check_open(self) -> None:
         if self._state is _State.CLOSED:
-            raise NotifierClosed(
-                f"{type(self).__name__} is closed; create a new provider to send again."
-            )
+            raise self._closed_error()
+
+    def _closed_error(self) -> NotifierClosed:
+        return NotifierClosed(
+            f"{type(self).__name__} is closed, so nothing was sent; "
+            "create a new provider to send again."
+        )
 
     # -- clients ---------------------------------------------------------------
 
@@ -466,13 +592,15 @@ class HttpProvider(Provider):
         transport = (
             _make_aiohttp_transport(self._limits) if self._transport_name == "aiohttp" else None
         )
-        return httpx.AsyncClient(
+        client = httpx.AsyncClient(
             timeout=self._timeout,
             limits=self._limits,
             transport=transport,
             headers={"User-Agent": self.user_agent},
             follow_redirects=False,
         )
+        self._reporting_clients.add(client)
+        return client
 
     async def _client(self) -> httpx.AsyncClient:
         """Return the HTTP client for the running event loop, creating it on first use."""
@@ -491,27 +619,44 @@ class HttpProvider(Provider):
         return entry.client
 
     async def aclose(self) -> None:
-        """Close the provider and its owned HTTP clients. Idempotent.
+        """Close the provider: cancel its calls in flight, then close its owned HTTP clients.
 
-        A client passed in as ``http_client`` stays open. Calls made after
-        this raise ``NotifierClosed``; calls in flight fail with it.
+        Idempotent. A client passed in as ``http_client`` stays open. Calls
+        made after this raise ``NotifierClosed``. A call in flight is
+        cancelled and raises:
+
+        - ``DeliveryUnknown`` with its ``client_ref`` when it is not
+          idempotent (a send) and its request may have reached the vendor;
+        - ``NotifierClosed`` when it provably sent nothing, because it waited
+          for a token, a pooled connection or a retry, and for idempotent
+          calls.
+
+        ``AsyncNotifier.aclose()`` lets sends in flight finish first, within
+        its close timeout, and then closes the provider.
         """
         with self._clients_lock:
             if self._state is _State.CLOSED:
                 return
             self._state = _State.CLOSED
-            entries = list(self._loop_clients.items())
+            clients = dict(self._loop_clients.items())
             self._loop_clients.clear()
+            calls = list(self._in_flight)
         await self._on_close()
 
         current = asyncio.get_running_loop()
-        for loop, entry in entries:
+        loops = dict.fromkeys([*clients, *(call.loop for call in calls)])
+        for loop in loops:
+            loop_calls = [call for call in calls if call.loop is loop]
+            entry = clients.get(loop)
             if loop is current:
-                await entry.closer.aclose()
+                await self._abort_and_close(loop_calls, entry)
             elif loop.is_running():
-                # A client of another loop (another Notifier thread) is closed
-                # on its own loop; a loop that already stopped closed it itself.
-                future = asyncio.run_coroutine_threadsafe(_close_generator(entry.closer), loop)
+                # Calls and clients of another loop (another Notifier thread)
+                # are handled on that loop; a loop that already stopped
+                # closed its client itself.
+                future = asyncio.run_coroutine_threadsafe(
+                    self._abort_and_close(loop_calls, entry), loop
+                )
                 try:
                     await asyncio.wait_for(asyncio.wrap_future(future), _CLOSE_TIMEOUT)
                 except (asyncio.TimeoutError, RuntimeError, httpx.HTTPError) as exc:
@@ -520,6 +665,31 @@ class HttpProvider(Provider):
                         self.name,
                         type(exc).__qualname__,
                     )
+
+    async def _abort_and_close(self, calls: list[_InFlightCall], entry: _LoopClient | None) -> None:
+        """Cancel ``calls`` of the running loop, wait for them to unwind, close its client."""
+        loop = asyncio.get_running_loop()
+        waiters: list[asyncio.Future[None]] = []
+        for call in calls:
+            if call.finished:
+                continue
+            call.done = loop.create_future()
+            call.scope.cancel()
+            waiters.append(call.done)
+        try:
+            if waiters:
+                _, pending = await asyncio.wait(waiters, timeout=_ABORT_TIMEOUT)
+                if pending:
+                    self._logger.warning(
+                        "%s: %d cancelled call(s) still ran %.1f s after aclose(); "
+                        "closing the HTTP client under them",
+                        self.name,
+                        len(pending),
+                        _ABORT_TIMEOUT,
+                    )
+        finally:
+            if entry is not None:
+                await entry.closer.aclose()
 
     async def _on_close(self) -> None:
         """Release subclass resources; called once by ``aclose()`` before clients close."""
@@ -530,16 +700,54 @@ class HttpProvider(Provider):
         """Send ``call`` under the retry policy and return its successful response.
 
         Raises:
-            NotifierClosed: the provider was closed before or during the call.
+            NotifierClosed: the provider was closed before the call, or during
+                it while nothing had been sent.
+            DeliveryUnknown: the provider was closed while a request of a
+                non-idempotent call may have reached the vendor.
             ProviderError: a subclass for each failure; see the module docstring.
         """
         self._check_open()
         client = await self._client()
+        in_flight = _InFlightCall(
+            asyncio.get_running_loop(), reports_progress=client in self._reporting_clients
+        )
+        with self._clients_lock:
+            self._check_open()
+            self._in_flight.add(in_flight)
+        context_token = _current_call.set(in_flight)
+        try:
+            with in_flight.scope:
+                try:
+                    return await self._retry(client, call, in_flight)
+                except NotifierClosed as exc:
+                    # aclose() ran while this call waited for a token or a
+                    # retry, or closed the client under it.
+                    if self._state is not _State.CLOSED:
+                        raise
+                    raise self._closed_in_flight(call, in_flight) from exc
+            # Reached only when aclose() cancelled the scope.
+            raise self._closed_in_flight(call, in_flight)
+        finally:
+            _current_call.reset(context_token)
+            in_flight.finished = True
+            with self._clients_lock:
+                self._in_flight.discard(in_flight)
+            if in_flight.done is not None and not in_flight.done.done():
+                in_flight.done.set_result(None)
 
+    async def _retry(
+        self, client: httpx.AsyncClient, call: HttpCall, in_flight: _InFlightCall
+    ) -> httpx.Response:
         async def attempt(number: int) -> httpx.Response:
-            return await self._attempt(client, call, number)
+            return await self._attempt(client, call, number, in_flight)
 
         def on_retry(number: int, failure: RetryableFailure, wait: float) -> None:
+            # The failed request is settled. It got a response, it never went
+            # out (a connect error), or it may have been processed, which only
+            # resend_on_timeout retries and a close during the wait must report.
+            if isinstance(failure.error, DeliveryUnknown):
+                in_flight.unanswered = True
+            in_flight.response_received()
             self.stats.retries += 1
             self._logger.info(
                 "%s %s: attempt %d of %d failed (%s); retrying in %.2f s%s",
@@ -555,9 +763,10 @@ class HttpProvider(Provider):
         return await retry_call(attempt, self.retry_policy, on_retry=on_retry)
 
     async def _attempt(
-        self, client: httpx.AsyncClient, call: HttpCall, number: int
+        self, client: httpx.AsyncClient, call: HttpCall, number: int, in_flight: _InFlightCall
     ) -> httpx.Response:
         self._check_open()
+        in_flight.attempts = number
         request = client.build_request(
             call.method,
             self._base_url + call.path,
@@ -567,6 +776,8 @@ class HttpProvider(Provider):
             json=call.json,
             headers=call.headers,
         )
+        if in_flight.reports_progress and self._transport_name == "httpx":
+            request.extensions["trace"] = in_flight.on_httpcore_event
         if call.auth == "provider":
             inner = self._auth
         else:
@@ -574,7 +785,7 @@ class HttpProvider(Provider):
             # such calls (a login, for example) must carry no credentials.
             request.headers.pop("Authorization", None)
             inner = call.auth
-        traced = _TracedAuth(self, call, inner, resend_count=number - 1)
+        traced = _TracedAuth(self, call, inner, resend_count=number - 1, in_flight=in_flight)
         try:
             response = await client.send(request, auth=traced)
         except httpx.HTTPError as exc:
@@ -597,10 +808,41 @@ class HttpProvider(Provider):
             return response
         raise self._classify_response(response, call)
 
-    def _closed_error(self) -> NotifierClosed:
-        return NotifierClosed(
-            f"{type(self).__name__} was closed while a request was in flight; "
-            "create a new provider to send again."
+    def _closed_in_flight(
+        self, call: HttpCall, in_flight: _InFlightCall
+    ) -> NotifierClosed | DeliveryUnknown:
+        """Build the error of a call that ``aclose()`` interrupted."""
+        name = type(self).__name__
+        client_ref = f" (client_ref={call.client_ref})" if call.client_ref else ""
+        if not in_flight.may_have_reached_vendor():
+            self._logger.info(
+                "%s %s: closed before the request went out; nothing was sent%s",
+                self.name,
+                call.operation,
+                client_ref,
+            )
+            return NotifierClosed(
+                f"{name} was closed before the {call.operation} request went out, so nothing "
+                f"was sent to {self.display_name}; create a new provider to send again."
+            )
+        if call.idempotent:
+            return NotifierClosed(
+                f"{name} was closed while the {call.operation} request was in flight; "
+                "create a new provider to try again."
+            )
+        self._logger.warning(
+            "%s %s: closed while the request was in flight; it may have been processed%s",
+            self.name,
+            call.operation,
+            client_ref,
+        )
+        return DeliveryUnknown(
+            f"{name} was closed while the {call.operation} request was in flight, so "
+            f"{self.display_name} may have accepted it; it was not sent again. Check its "
+            "status by client_ref before resending, or the recipient may get it twice.",
+            provider=self.name,
+            client_ref=call.client_ref,
+            attempts=in_flight.attempts or 1,
         )
 
     def _start_client_span(self, request: httpx.Request, call: HttpCall, resend_count: int) -> Span:

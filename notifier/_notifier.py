@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import os
 import threading
 import time
@@ -26,6 +27,7 @@ from typing_extensions import Self
 from . import _telemetry
 from ._errors import (
     ConfigurationError,
+    DeliveryUnknown,
     InvalidMessage,
     NotifierClosed,
     NotifierError,
@@ -41,7 +43,7 @@ from ._routing import Failover
 from ._routing_env import build_policy_from_env
 from ._settings import NotifierSettings, check_region, read_environ
 
-__all__ = ["AsyncNotifier", "ProviderInput"]
+__all__ = ["DEFAULT_CLOSE_TIMEOUT", "AsyncNotifier", "ProviderInput"]
 
 logger = logging.getLogger("notifier")
 
@@ -49,9 +51,43 @@ ProviderInput = Provider | Sequence[Provider]
 """Type of the ``provider`` argument: a provider, a routing policy, or a list to fail over."""
 
 
+DEFAULT_CLOSE_TIMEOUT = 10.0
+"""Seconds ``aclose()`` waits for sends in flight by default.
+
+As long as the default HTTP timeout of the providers, so a request that is
+already written gets its response or its own read timeout.
+"""
+
+# Seconds aclose() waits for the sends it cancelled to unwind. Cancelled
+# sends stop at their next await, so this only bounds a misbehaving provider.
+_UNWIND_TIMEOUT = 5.0
+
+
 class _State(enum.Enum):
     OPEN = "open"  # sends are accepted
-    CLOSED = "closed"  # aclose() was called; every send raises NotifierClosed
+    CLOSING = "closing"  # aclose() runs; new sends raise NotifierClosed, sends in flight go on
+    CLOSED = "closed"  # aclose() finished; every send raises NotifierClosed
+
+
+class _InFlight:
+    """One send or batch call in flight, which ``aclose()`` cancels after its close timeout."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+
+
+def check_close_timeout(value: float, name: str) -> float:
+    """Return ``value`` as seconds if it is a finite number >= 0, else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}.")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"{name} must be a finite number of seconds >= 0, got {value!r}; "
+            "use 0 to cancel sends in flight at once."
+        )
+    return float(value)
 
 
 # How many open notifiers use each provider. A provider is closed when the
@@ -123,7 +159,9 @@ class AsyncNotifier:
 
     Closing the notifier closes its provider. A provider given to several
     notifiers is closed when the last of them closes, so notifiers may share
-    one provider, and with it one token and one connection pool.
+    one provider, and with it one token and one connection pool. ``aclose()``
+    first lets the sends in flight finish, for up to ``close_timeout``
+    seconds; see ``aclose()``.
 
     Args:
         provider: a ``Provider``, a routing policy, or a list of providers.
@@ -133,6 +171,8 @@ class AsyncNotifier:
             process-wide one from ``get_plugin_manager()`` by default. Plugins
             installed as entry points are registered on it by
             ``load_plugins()`` or ``from_env()``, never implicitly.
+        close_timeout: seconds ``aclose()`` waits for sends in flight
+            before it cancels them; 10 by default.
 
     Each ``send()`` makes exactly one ``notifier.send`` span of kind PRODUCER
     (the provider's HTTP spans are its children), adds to the
@@ -146,11 +186,19 @@ class AsyncNotifier:
         *,
         default_region: str = "UZ",
         plugins: pluggy.PluginManager | None = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         self._default_region = check_region(default_region)
+        self._close_timeout = check_close_timeout(close_timeout, "close_timeout")
         self._provider = _as_provider(provider)
         self._plugins = plugins if plugins is not None else get_plugin_manager()
         self._state = _State.OPEN
+        self._in_flight: set[_InFlight] = set()
+        # Set when the last call in flight ends, while aclose() waits for that.
+        self._idle: anyio.Event | None = None
+        # Set when aclose() has finished, for a second aclose() that waits on it.
+        self._closed_event: anyio.Event | None = None
+        self._grace = self._close_timeout  # of the aclose() that runs, for its errors
         _retain(self._provider)
 
     def __repr__(self) -> str:
@@ -172,9 +220,14 @@ class AsyncNotifier:
         return self._plugins
 
     @property
+    def close_timeout(self) -> float:
+        """Seconds ``aclose()`` waits for sends in flight before it cancels them."""
+        return self._close_timeout
+
+    @property
     def closed(self) -> bool:
-        """Whether ``aclose()`` was called."""
-        return self._state is _State.CLOSED
+        """Whether ``aclose()`` was called; true while it still waits for sends in flight."""
+        return self._state is not _State.OPEN
 
     @classmethod
     def from_env(
@@ -182,6 +235,7 @@ class AsyncNotifier:
         env_file: str | Path | None = ".env",
         *,
         plugins: pluggy.PluginManager | None = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> Self:
         """Build a notifier from ``NOTIFIER_*`` variables and ``env_file``.
 
@@ -190,13 +244,15 @@ class AsyncNotifier:
         are named, routes between them as ``NOTIFIER_ROUTING`` sets
         (``failover`` by default). ``env_file=None`` reads the environment only.
         When a provider or the routing policy fails to build, the providers
-        already built are closed before the error is raised.
+        already built are closed before the error is raised. ``close_timeout``
+        is passed to the constructor.
 
         Raises:
             ConfigurationError: ``NOTIFIER_PROVIDER`` is missing or names a
                 provider that is not installed, a configured plugin is broken,
                 or a provider's settings are missing or invalid.
         """
+        check_close_timeout(close_timeout, "close_timeout")
         settings = NotifierSettings.load(env_file)
         manager = plugins if plugins is not None else get_plugin_manager()
         names = settings.provider_names
@@ -234,7 +290,12 @@ class AsyncNotifier:
                 environ = read_environ(env_file)
                 environ["NOTIFIER_ROUTING"] = settings.routing or "failover"
                 provider = build_policy_from_env(providers, environ)
-            return cls(provider, default_region=settings.default_region, plugins=manager)
+            return cls(
+                provider,
+                default_region=settings.default_region,
+                plugins=manager,
+                close_timeout=close_timeout,
+            )
         except BaseException:
             # An invalid routing variable: the providers are built but unused.
             close_unused(providers)
@@ -251,8 +312,14 @@ class AsyncNotifier:
         )
 
     def _check_open(self) -> None:
-        if self._state is _State.CLOSED:
-            raise NotifierClosed("This notifier is closed; create a new one to send again.")
+        if self._state is not _State.OPEN:
+            raise self._closed_error()
+
+    def _closed_error(self) -> NotifierClosed:
+        return NotifierClosed(
+            f"This notifier is {self._state.value}, so nothing was sent; "
+            "create a new one to send again."
+        )
 
     async def send(self, message: Sms) -> SendResult:
         """Send one message and return the provider's result.
@@ -261,7 +328,10 @@ class AsyncNotifier:
             InvalidMessage: the message cannot be sent as given.
             ProviderError: the provider failed; the subclass says how
                 (``RejectedError``, ``RateLimitedError``, ``DeliveryUnknown``, ...).
-            NotifierClosed: the notifier or its provider was closed.
+                ``DeliveryUnknown`` also when ``aclose()`` cancelled the send
+                after its close timeout.
+            NotifierClosed: the notifier was closed or closing before the
+                send started, or the provider was closed and nothing was sent.
             TypeError: ``message`` is not an ``Sms``.
         """
         if not isinstance(message, Sms):
@@ -284,7 +354,7 @@ class AsyncNotifier:
             try:
                 self._check_open()
                 called = True
-                result = await self._call_provider(provider, message)
+                result = await self._call_in_flight(provider, message)
             except NotifierError as error:
                 elapsed = time.perf_counter() - start
                 attempts = len(error.provider_attempts) or (1 if called else 0)
@@ -319,6 +389,45 @@ class AsyncNotifier:
 
     def _report_sending(self, message: Sms, provider: str) -> None:
         call_observers(self._plugins, "notifier_sending", message=message, provider=provider)
+
+    def _start_in_flight(self) -> _InFlight:
+        call = _InFlight()
+        self._in_flight.add(call)
+        return call
+
+    def _end_in_flight(self, call: _InFlight) -> None:
+        self._in_flight.discard(call)
+        if not self._in_flight and self._idle is not None:
+            self._idle.set()
+
+    async def _call_in_flight(self, provider: Provider, message: Sms) -> SendResult:
+        """Call the provider under a cancel scope that ``aclose()`` may cancel."""
+        call = self._start_in_flight()
+        try:
+            with call.scope:
+                try:
+                    return await self._call_provider(provider, message)
+                except NotifierClosed as error:
+                    # A provider that met the cancellation as a closed client.
+                    if not call.scope.cancel_called:
+                        raise
+                    raise self._cancelled_by_close(provider, message.client_ref) from error
+            # Reached only when aclose() cancelled the scope; a caller's own
+            # cancellation is not caught by it and propagates.
+            raise self._cancelled_by_close(provider, message.client_ref)
+        finally:
+            self._end_in_flight(call)
+
+    def _cancelled_by_close(self, provider: Provider, client_ref: str | None) -> DeliveryUnknown:
+        return DeliveryUnknown(
+            "The notifier was closed while this message was in flight, and the send did "
+            f"not finish within the close timeout of {self._grace:g} s, so it was cancelled. "
+            f"Provider {provider.name!r} may already have accepted it: check its status by "
+            "client_ref (a delivery report or the provider's status lookup) before "
+            "resending, or the recipient may get it twice.",
+            provider=provider.name,
+            client_ref=client_ref,
+        )
 
     async def _call_provider(self, provider: Provider, message: Sms) -> SendResult:
         try:
@@ -403,6 +512,10 @@ class AsyncNotifier:
         Each ``send_batch()`` call makes one ``notifier.send_batch`` span.
         Without batching each message makes its own ``notifier.send`` span.
 
+        When ``aclose()`` starts during the call, the messages not yet handed
+        to the provider get ``NotifierClosed`` (nothing was sent), and those
+        still in flight after the close timeout get ``DeliveryUnknown``.
+
         Raises:
             NotifierClosed: the notifier was closed before the call.
             UnsupportedFeature: ``batch=True`` and the provider has no batch
@@ -451,6 +564,11 @@ class AsyncNotifier:
             size = provider.capabilities.max_batch_size or len(to_send) or 1
             for first in range(0, len(to_send), size):
                 chunk = to_send[first : first + size]
+                if self._state is not _State.OPEN:
+                    # aclose() started: later chunks are new sends, not sends in flight.
+                    for index in chunk:
+                        outcomes[index] = self._closed_error()
+                    continue
                 chunk_outcomes = await self._send_batch(provider, [items[i] for i in chunk])
                 for index, outcome in zip(chunk, chunk_outcomes, strict=True):
                     outcomes[index] = outcome
@@ -483,7 +601,7 @@ class AsyncNotifier:
         with _telemetry.batch_span(provider.name, len(messages)) as span:
             raw: Sequence[SendResult | NotifierError]
             try:
-                raw = await self._call_batch(provider, messages)
+                raw = await self._call_batch_in_flight(provider, messages)
             except NotifierError as error:
                 _telemetry.mark_failed(span, error)
                 raw = [error] * len(messages)
@@ -534,6 +652,23 @@ class AsyncNotifier:
         )
         return outcomes
 
+    async def _call_batch_in_flight(
+        self, provider: Provider, messages: list[Sms]
+    ) -> list[BatchOutcome]:
+        """Call the provider's batch endpoint under a cancel scope that ``aclose()`` may cancel."""
+        call = self._start_in_flight()
+        try:
+            with call.scope:
+                try:
+                    return await self._call_batch(provider, messages)
+                except NotifierClosed:
+                    if not call.scope.cancel_called:
+                        raise
+            # aclose() cancelled the call: each message may have been accepted.
+            return [self._cancelled_by_close(provider, message.client_ref) for message in messages]
+        finally:
+            self._end_in_flight(call)
+
     async def _call_batch(self, provider: Provider, messages: list[Sms]) -> list[BatchOutcome]:
         try:
             if isinstance(provider, RoutingPolicy):
@@ -558,16 +693,83 @@ class AsyncNotifier:
             )
         return raw
 
-    async def aclose(self) -> None:
+    # ASYNC109: ``timeout`` is how long sends in flight may still run before
+    # aclose() cancels them and completes. It is not a deadline for aclose()
+    # itself, which anyio.fail_after() would set.
+    async def aclose(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Close the notifier, and its provider unless another open notifier uses it.
 
-        Idempotent. Every later ``send()`` raises ``NotifierClosed``.
+        Closing takes three steps:
+
+        1. New sends raise ``NotifierClosed`` at once; nothing is sent for them.
+        2. Sends already in flight go on, for up to ``timeout`` seconds
+           (``close_timeout`` when ``None``), and return their result or
+           error as usual.
+        3. Sends still in flight after that are cancelled. Each raises
+           ``DeliveryUnknown`` with its message's ``client_ref``, because the
+           provider may already have accepted the message; check its status
+           before resending. Then the provider is closed.
+
+        Idempotent: a second call waits until the first one has finished.
+        When the task running ``aclose()`` is cancelled, the sends in flight
+        are cancelled and the provider is closed before the cancellation
+        propagates.
+
+        Raises:
+            ValueError: ``timeout`` is not a finite number of seconds >= 0.
         """
+        grace = self._close_timeout if timeout is None else check_close_timeout(timeout, "timeout")
         if self._state is _State.CLOSED:
             return
-        self._state = _State.CLOSED
-        if _release(self._provider):
-            await self._provider.aclose()
+        if self._state is _State.CLOSING:
+            assert self._closed_event is not None
+            await self._closed_event.wait()
+            return
+        self._state = _State.CLOSING
+        self._grace = grace
+        self._closed_event = anyio.Event()
+        try:
+            if self._in_flight:
+                logger.info(
+                    "Closing the notifier: waiting up to %.1f s for %d send(s) in flight",
+                    grace,
+                    len(self._in_flight),
+                )
+                self._idle = anyio.Event()
+                with anyio.move_on_after(grace):
+                    await self._idle.wait()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._cancel_in_flight(grace)
+                self._state = _State.CLOSED
+                try:
+                    if _release(self._provider):
+                        await self._provider.aclose()
+                finally:
+                    self._closed_event.set()
+
+    async def _cancel_in_flight(self, grace: float) -> None:
+        """Cancel the calls still in flight and wait, within a bound, until they have unwound."""
+        if not self._in_flight:
+            return
+        logger.warning(
+            "Closing the notifier: cancelling %d send(s) still in flight after %.1f s; "
+            "each raises DeliveryUnknown",
+            len(self._in_flight),
+            grace,
+        )
+        self._idle = anyio.Event()
+        for call in list(self._in_flight):
+            call.scope.cancel()
+        with anyio.move_on_after(_UNWIND_TIMEOUT):
+            await self._idle.wait()
+        if self._in_flight:
+            logger.warning(
+                "Closing the notifier: %d cancelled send(s) still ran after %.1f s; "
+                "closing the provider under them",
+                len(self._in_flight),
+                _UNWIND_TIMEOUT,
+            )
 
     async def __aenter__(self) -> Self:
         self._check_open()

@@ -62,7 +62,9 @@ The checks:
   usable.
 - ``aclose()`` is idempotent, a send after it raises ``NotifierClosed``
   without reaching the vendor, and an ``httpx.AsyncClient`` passed in by the
-  user stays open.
+  user stays open. A send that ``aclose()`` interrupts after its request
+  reached the vendor raises ``DeliveryUnknown`` with its ``client_ref``,
+  never ``NotifierClosed``, which would invite a duplicate resend.
 - ``send_batch()``, when the provider has a batch endpoint, returns one
   outcome per message in input order.
 - ``check_credentials()``, when the provider has one, returns ``None``
@@ -941,13 +943,28 @@ class ProviderConformance:
     async def test_aclose_during_send(self, conformance_provider: Provider) -> None:
         provider = conformance_provider
         await self.send_ok(provider)
+        before = self.send_request_count(provider)
+        message = self.message()
         with self.staged("stage_slow", provider):
-            task = await self._start_slow_send(provider.send(self.message()))
+            task = await self._start_slow_send(provider.send(message))
             await self.bounded(provider.aclose(), "aclose() during a send")
             outcome = await self.outcome(task)
+        after = self.send_request_count(provider)
         # The send in flight may still finish, but it must not hang or leak
         # an error from outside the notifier tree.
-        if not isinstance(outcome, SendResult):
+        if isinstance(outcome, SendResult):
+            return
+        reached = before is not None and after is not None and after > before
+        if reached or isinstance(outcome, DeliveryUnknown):
+            # The vendor may have accepted the message: a NotifierClosed
+            # would tell the caller it is safe to send it again.
+            self.assert_typed_error(provider, outcome, DeliveryUnknown)
+            assert isinstance(outcome, DeliveryUnknown)
+            assert outcome.client_ref == message.client_ref, (
+                f"DeliveryUnknown carries client_ref {outcome.client_ref!r}, "
+                f"expected {message.client_ref!r}"
+            )
+        else:
             self.assert_typed_error(provider, outcome, NotifierClosed)
 
     @pytest.mark.asyncio

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 
 import anyio
 import pluggy
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from notifier import (
     AsyncNotifier,
@@ -33,6 +38,7 @@ from notifier import (
     hookimpl,
 )
 from notifier._plugins import new_plugin_manager
+from notifier._provider import BatchOutcome
 from notifier.testing import FakeProvider
 
 OK_NUMBER = "+998900000010"
@@ -265,6 +271,302 @@ class TestLifecycle:
         assert repr(notifier) == "<AsyncNotifier provider='fake' state=open>"
         await notifier.aclose()
         assert repr(notifier) == "<AsyncNotifier provider='fake' state=closed>"
+
+
+class StartedProvider(FakeProvider):
+    """A fake whose sends take ``delay`` seconds; counts started sends and the outbox at close."""
+
+    def __init__(self, *, delay: float, batch_size: int | None = None) -> None:
+        super().__init__(delay=delay, batch_size=batch_size)
+        self.started = 0
+        self.outbox_at_close: int | None = None
+
+    async def send(self, message: Sms) -> SendResult:
+        self.started += 1
+        return await super().send(message)
+
+    async def send_batch(self, messages: Sequence[Sms]) -> list[BatchOutcome]:
+        self.started += len(messages)
+        return await super().send_batch(messages)
+
+    async def aclose(self) -> None:
+        self.outbox_at_close = len(self.outbox)
+        await super().aclose()
+
+
+class CancellationAsClosed(FakeProvider):
+    """A provider that reports its own cancellation as NotifierClosed, as a closed client would."""
+
+    async def send(self, message: Sms) -> SendResult:
+        try:
+            await anyio.sleep(30)
+        except anyio.get_cancelled_exc_class():
+            raise NotifierClosed("The client was closed under the request.") from None
+        return await super().send(message)
+
+
+async def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition`` every 5 ms; fail after 5 s, naming ``what`` was awaited."""
+    deadline = time.monotonic() + 5.0
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after 5 s waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+def uz_messages(count: int) -> list[Sms]:
+    return [
+        Sms(f"+9989000001{index:02d}", f"Buyurtma #{index} tayyor", client_ref=f"order-{index}")
+        for index in range(count)
+    ]
+
+
+class TestGracefulClose:
+    async def test_sends_in_flight_finish_before_close(self) -> None:
+        fake = StartedProvider(delay=0.2)
+        notifier = AsyncNotifier(fake, close_timeout=10)
+        messages = uz_messages(5)
+        tasks = [asyncio.create_task(notifier.send(message)) for message in messages]
+        await wait_until(lambda: fake.started == 5, "5 sends started")
+
+        with anyio.fail_after(5):
+            await notifier.aclose()
+
+        results = [task.result() for task in tasks]
+        assert [result.client_ref for result in results] == [m.client_ref for m in messages]
+        assert all(isinstance(result, SendResult) for result in results)
+        assert fake.outbox_at_close == 5  # the provider closed after the sends finished
+        assert fake.closed
+
+    async def test_sends_past_timeout_raise_delivery_unknown(
+        self, spans: InMemorySpanExporter
+    ) -> None:
+        fake = StartedProvider(delay=30)
+        notifier = AsyncNotifier(fake, close_timeout=0.05)
+        messages = uz_messages(3)
+        tasks = [asyncio.create_task(notifier.send(message)) for message in messages]
+        await wait_until(lambda: fake.started == 3, "3 sends started")
+
+        with anyio.fail_after(5):
+            await notifier.aclose()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+
+        for message, outcome in zip(messages, outcomes, strict=True):
+            assert isinstance(outcome, DeliveryUnknown)
+            assert outcome.client_ref == message.client_ref
+            assert outcome.provider == "fake"
+            assert "may already have accepted it" in str(outcome)
+            assert "check its status by client_ref" in str(outcome)
+            assert "0.05 s" in str(outcome)
+        assert fake.closed
+        send_spans = [span for span in spans.get_finished_spans() if span.name == "notifier.send"]
+        assert len(send_spans) == 3
+        assert {(span.attributes or {}).get("error.type") for span in send_spans} == {
+            "DeliveryUnknown"
+        }
+
+    async def test_timeout_argument_overrides_default(self) -> None:
+        fake = StartedProvider(delay=30)
+        notifier = AsyncNotifier(fake)
+        assert notifier.close_timeout == 10.0
+        task = asyncio.create_task(notifier.send(Sms(OK_NUMBER, "Salom")))
+        await wait_until(lambda: fake.started == 1, "the send started")
+
+        with anyio.fail_after(5):
+            await notifier.aclose(timeout=0)
+
+        with pytest.raises(DeliveryUnknown, match="close timeout of 0 s"):
+            await task
+        assert notifier.close_timeout == 10.0
+
+    async def test_new_sends_during_close_raise_closed(self) -> None:
+        fake = StartedProvider(delay=0.3)
+        notifier = AsyncNotifier(fake, close_timeout=10)
+        in_flight = asyncio.create_task(notifier.send(Sms(OK_NUMBER, "birinchi")))
+        await wait_until(lambda: fake.started == 1, "the send started")
+        closing = asyncio.create_task(notifier.aclose())
+        await wait_until(lambda: notifier.closed, "aclose() started")
+
+        assert repr(notifier) == "<AsyncNotifier provider='fake' state=closing>"
+        with pytest.raises(NotifierClosed, match="closing, so nothing was sent"):
+            await notifier.send(Sms(OK_NUMBER, "ikkinchi"))
+        with pytest.raises(NotifierClosed):
+            await notifier.send_many([Sms(OK_NUMBER, "uchinchi")])
+        assert not fake.closed
+
+        with anyio.fail_after(5):
+            await closing
+        assert isinstance(in_flight.result(), SendResult)
+        with pytest.raises(NotifierClosed, match="closed, so nothing was sent"):
+            await notifier.send(Sms(OK_NUMBER, "to'rtinchi"))
+        assert [message.body for message in fake.outbox] == ["birinchi"]
+
+    async def test_second_aclose_waits_for_first(self) -> None:
+        fake = StartedProvider(delay=0.2)
+        notifier = AsyncNotifier(fake, close_timeout=10)
+        task = asyncio.create_task(notifier.send(Sms(OK_NUMBER, "Salom")))
+        await wait_until(lambda: fake.started == 1, "the send started")
+        first = asyncio.create_task(notifier.aclose())
+        await wait_until(lambda: notifier.closed, "aclose() started")
+
+        with anyio.fail_after(5):
+            await notifier.aclose()
+
+        assert fake.closed
+        assert isinstance(task.result(), SendResult)
+        await first
+
+    async def test_caller_cancellation_stays_cancellation(self) -> None:
+        fake = StartedProvider(delay=30)
+        notifier = AsyncNotifier(fake, close_timeout=10)
+        task = asyncio.create_task(notifier.send(Sms(OK_NUMBER, "Salom")))
+        await wait_until(lambda: fake.started == 1, "the send started")
+        closing = asyncio.create_task(notifier.aclose())
+        await wait_until(lambda: notifier.closed, "aclose() started")
+
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # With nothing left in flight, aclose() does not wait out its timeout.
+        with anyio.fail_after(5):
+            await closing
+        assert fake.closed
+
+    async def test_cancelled_aclose_still_closes(self) -> None:
+        fake = StartedProvider(delay=30)
+        notifier = AsyncNotifier(fake, close_timeout=30)
+        send = asyncio.create_task(notifier.send(Sms(OK_NUMBER, "Salom", client_ref="ref-7")))
+        await wait_until(lambda: fake.started == 1, "the send started")
+        closing = asyncio.create_task(notifier.aclose())
+        await wait_until(lambda: notifier.closed, "aclose() started")
+
+        closing.cancel()
+        with anyio.fail_after(5):
+            with pytest.raises(asyncio.CancelledError):
+                await closing
+            with pytest.raises(DeliveryUnknown) as caught:
+                await send
+        assert caught.value.client_ref == "ref-7"
+        assert fake.closed
+
+    async def test_caller_continues_after_delivery_unknown(self) -> None:
+        fake = StartedProvider(delay=30)
+        notifier = AsyncNotifier(fake, close_timeout=0)
+
+        async def send_then_continue() -> str:
+            with contextlib.suppress(DeliveryUnknown):
+                await notifier.send(Sms(OK_NUMBER, "Salom"))
+            # No cancellation of the close may be left pending on this task.
+            await asyncio.sleep(0.01)
+            return "continued"
+
+        task = asyncio.create_task(send_then_continue())
+        await wait_until(lambda: fake.started == 1, "the send started")
+        with anyio.fail_after(5):
+            await notifier.aclose()
+            assert await task == "continued"
+
+    async def test_cancellation_reported_as_closed_becomes_unknown(self) -> None:
+        notifier = AsyncNotifier(CancellationAsClosed(), close_timeout=0)
+        task = asyncio.create_task(notifier.send(Sms(OK_NUMBER, "Salom", client_ref="ref-8")))
+        await asyncio.sleep(0.01)
+        with anyio.fail_after(5):
+            await notifier.aclose()
+            with pytest.raises(DeliveryUnknown) as caught:
+                await task
+        assert caught.value.client_ref == "ref-8"
+        assert isinstance(caught.value.__cause__, NotifierClosed)
+
+    async def test_observers_see_delivery_unknown(
+        self, manager: pluggy.PluginManager, recorder: Recorder
+    ) -> None:
+        fake = StartedProvider(delay=30)
+        notifier = AsyncNotifier(fake, plugins=manager, close_timeout=0)
+        message = Sms(OK_NUMBER, "Salom")
+        task = asyncio.create_task(notifier.send(message))
+        await wait_until(lambda: fake.started == 1, "the send started")
+        await notifier.aclose()
+        with pytest.raises(DeliveryUnknown):
+            await task
+        assert recorder.calls == [
+            ("sending", message.client_ref, "fake"),
+            ("failed", message.client_ref, "DeliveryUnknown"),
+        ]
+
+    async def test_shared_provider_waits_for_own_sends(self) -> None:
+        fake = StartedProvider(delay=0.3)
+        first = AsyncNotifier(fake, close_timeout=0)
+        second = AsyncNotifier(fake)
+        own = asyncio.create_task(first.send(Sms(OK_NUMBER, "birinchi")))
+        other = asyncio.create_task(second.send(Sms(OK_NUMBER, "ikkinchi")))
+        await wait_until(lambda: fake.started == 2, "both sends started")
+
+        await first.aclose()
+
+        with pytest.raises(DeliveryUnknown):
+            await own
+        assert not fake.closed
+        assert isinstance(await other, SendResult)
+        await second.aclose()
+        assert fake.closed
+
+    async def test_send_many_during_close(self) -> None:
+        fake = StartedProvider(delay=0.2)
+        notifier = AsyncNotifier(fake, close_timeout=10)
+        messages = uz_messages(6)
+        many = asyncio.create_task(notifier.send_many(messages, concurrency=2))
+        await wait_until(lambda: fake.started == 2, "two sends started")
+
+        with anyio.fail_after(5):
+            await notifier.aclose()
+            outcomes = await many
+
+        assert all(isinstance(outcome, SendResult) for outcome in outcomes[:2])
+        for outcome in outcomes[2:]:
+            assert isinstance(outcome, NotifierClosed)
+            assert "nothing was sent" in str(outcome)
+        assert len(fake.outbox) == 2
+
+    @pytest.mark.parametrize("close_timeout", [10.0, 0.0], ids=["finishes", "cancelled"])
+    async def test_send_many_batches_during_close(self, close_timeout: float) -> None:
+        fake = StartedProvider(delay=0.2, batch_size=2)
+        notifier = AsyncNotifier(fake, close_timeout=close_timeout)
+        messages = uz_messages(6)
+        many = asyncio.create_task(notifier.send_many(messages))
+        await wait_until(lambda: fake.started == 2, "the first batch started")
+
+        with anyio.fail_after(5):
+            await notifier.aclose()
+            outcomes = await many
+
+        first_batch = outcomes[:2]
+        if close_timeout:
+            assert all(isinstance(outcome, SendResult) for outcome in first_batch)
+            assert len(fake.outbox) == 2
+        else:
+            for message, outcome in zip(messages[:2], first_batch, strict=True):
+                assert isinstance(outcome, DeliveryUnknown)
+                assert outcome.client_ref == message.client_ref
+            assert fake.outbox == []
+        assert all(isinstance(outcome, NotifierClosed) for outcome in outcomes[2:])
+        assert len(fake.batches) <= 1
+
+    @pytest.mark.parametrize("value", [-1, math.nan, math.inf, True, "5"])
+    async def test_invalid_timeouts_rejected(self, value: object) -> None:
+        with pytest.raises(ValueError, match="close_timeout must be"):
+            AsyncNotifier(FakeProvider(), close_timeout=value)  # type: ignore[arg-type]
+        notifier = AsyncNotifier(FakeProvider())
+        with pytest.raises(ValueError, match="timeout must be"):
+            await notifier.aclose(timeout=value)  # type: ignore[arg-type]
+        assert not notifier.closed
+        await notifier.aclose()
+
+    def test_from_env_passes_close_timeout(self, tmp_path: Path) -> None:
+        env_file = tmp_path / "settings.env"
+        env_file.write_text("NOTIFIER_PROVIDER=fake\n")
+        notifier = AsyncNotifier.from_env(env_file, plugins=new_plugin_manager(), close_timeout=2.5)
+        assert notifier.close_timeout == 2.5
+        asyncio.run(notifier.aclose())
 
 
 class TestObservers:

@@ -182,12 +182,12 @@ def _body_problem(body: str) -> str | None:
         )
     if not all(_is_invisible(char) for char in body):
         return None
-    index = next((i for i, char in enumerate(body) if not char.isspace()), None)
-    if index is None:
+    first = next((i for i, char in enumerate(body) if not char.isspace()), None)
+    if first is None:
         return "Sms.body is empty or only whitespace; pass the text to send."
     return (
         "Sms.body has no visible character: it contains only whitespace and invisible "
-        f"characters, the first of them {_code_point(body[index])} at index {index}. "
+        f"characters, the first of them {_code_point(body[first])} at index {first}. "
         "Pass the text to send."
     )
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import socket
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
@@ -402,6 +403,110 @@ class TestLifecycle:
                     base_url="http://127.0.0.1:9/api", http_client=client, transport="aiohttp"
                 )
 
+    async def test_send_after_close_says_nothing_sent(self, message: Sms) -> None:
+        provider, _ = _provider(Script())
+        await provider.aclose()
+        with pytest.raises(NotifierClosed, match="DemoProvider is closed, so nothing was sent"):
+            await provider.send(message)
+
+
+class HangingHandler:
+    """A MockTransport handler that records each request and never responds."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.received = asyncio.Event()
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        self.received.set()
+        await asyncio.sleep(30)
+        return httpx.Response(200, json={"id": "m-1"})
+
+
+class TokenWaitAuth(httpx.Auth):
+    """An auth flow that waits for a token that never comes, as during a slow login."""
+
+    def __init__(self) -> None:
+        self.waiting = asyncio.Event()
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        self.waiting.set()
+        await asyncio.sleep(30)
+        yield request
+
+
+class TestCloseInFlight:
+    async def test_send_in_flight_is_delivery_unknown(
+        self, message: Sms, spans: InMemorySpanExporter
+    ) -> None:
+        handler = HangingHandler()
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        provider = DemoProvider(base_url="http://127.0.0.1:9/api", http_client=client)
+        task = asyncio.create_task(provider.send(message))
+        await asyncio.wait_for(handler.received.wait(), 5)
+
+        await asyncio.wait_for(provider.aclose(), 5)
+
+        with pytest.raises(DeliveryUnknown) as caught:
+            await asyncio.wait_for(task, 5)
+        assert caught.value.client_ref == "ref-0011"
+        assert caught.value.provider == "demo"
+        assert "closed while the send request was in flight" in str(caught.value)
+        assert len(handler.requests) == 1
+        assert not client.is_closed  # a borrowed client stays open
+        (span,) = _client_spans(spans)
+        assert span.end_time is not None
+        assert (span.attributes or {}).get("error.type") == "CancelledError"
+        await client.aclose()
+
+    async def test_read_in_flight_is_closed(self) -> None:
+        handler = HangingHandler()
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        provider = DemoProvider(base_url="http://127.0.0.1:9/api", http_client=client)
+        task = asyncio.create_task(provider.status("m-1"))
+        await asyncio.wait_for(handler.received.wait(), 5)
+
+        await asyncio.wait_for(provider.aclose(), 5)
+
+        with pytest.raises(NotifierClosed, match="status request was in flight"):
+            await asyncio.wait_for(task, 5)
+        await client.aclose()
+
+    async def test_waiting_for_token_sends_nothing(self, message: Sms) -> None:
+        script = Script()
+        auth = TokenWaitAuth()
+        provider, client = _provider(script, auth=auth)
+        task = asyncio.create_task(provider.send(message))
+        await asyncio.wait_for(auth.waiting.wait(), 5)
+
+        await asyncio.wait_for(provider.aclose(), 5)
+
+        with pytest.raises(NotifierClosed, match="before the send request went out, so nothing"):
+            await asyncio.wait_for(task, 5)
+        assert script.requests == []
+        await client.aclose()
+
+    async def test_unknown_owned_transport_counts_as_sent(self, message: Sms) -> None:
+        # A subclass that builds its own client: its transport reports no
+        # progress, so a request handed to it may have been written.
+        handler = HangingHandler()
+
+        class Owned(DemoProvider):
+            def _new_client(self) -> httpx.AsyncClient:
+                return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+        provider = Owned(base_url="http://127.0.0.1:9/api")
+        task = asyncio.create_task(provider.send(message))
+        await asyncio.wait_for(handler.received.wait(), 5)
+
+        await asyncio.wait_for(provider.aclose(), 5)
+
+        with pytest.raises(DeliveryUnknown):
+            await asyncio.wait_for(task, 5)
+
 
 class ReplayAuth(httpx.Auth):
     """Send with an old token, and replay once with a new one after a 401."""
@@ -572,6 +677,15 @@ class RawServer:
         writer.close()
 
 
+async def _wait_for_requests(server: RawServer, count: int) -> None:
+    """Poll until ``server`` has read ``count`` whole requests; fail after 5 s."""
+    deadline = time.monotonic() + 5.0
+    while server.requests < count:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the server read {server.requests} requests in 5 s, expected {count}")
+        await asyncio.sleep(0.005)
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -621,3 +735,48 @@ class TestRealSockets:
                 await provider.send(message)
         assert caught.value.attempts == 3
         assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+    async def test_aclose_with_request_written(
+        self, message: Sms, transport: TransportName
+    ) -> None:
+        async with RawServer("hang") as server:
+            provider = DemoProvider(base_url=server.base_url, transport=transport)
+            task = asyncio.create_task(provider.send(message))
+            await _wait_for_requests(server, 1)
+
+            await asyncio.wait_for(provider.aclose(), 5)
+
+            with pytest.raises(DeliveryUnknown) as caught:
+                await asyncio.wait_for(task, 5)
+            assert caught.value.client_ref == "ref-0011"
+            assert server.requests == 1
+
+    async def test_aclose_while_waiting_for_connection(self, transport: TransportName) -> None:
+        # With one connection, the second send waits in the pool, unsent.
+        # Closing the httpx pool under it used to let it go out after close.
+        async with RawServer("hang") as server:
+            provider = DemoProvider(
+                base_url=server.base_url,
+                transport=transport,
+                limits=httpx.Limits(max_connections=1),
+            )
+            first = asyncio.create_task(
+                provider.send(Sms("+998900000011", "Salom", client_ref="a"))
+            )
+            await _wait_for_requests(server, 1)
+            second = asyncio.create_task(
+                provider.send(Sms("+998900000012", "Salom", client_ref="b"))
+            )
+            await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(provider.aclose(), 5)
+
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(first, second, return_exceptions=True), 5
+            )
+            await asyncio.sleep(0.1)
+            assert isinstance(outcomes[0], DeliveryUnknown)
+            assert outcomes[0].client_ref == "a"
+            assert isinstance(outcomes[1], NotifierClosed)
+            assert "nothing was sent" in str(outcomes[1])
+            assert server.requests == 1

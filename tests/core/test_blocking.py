@@ -12,12 +12,13 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from notifier import (
+    DeliveryUnknown,
     Notifier,
     NotifierClosed,
     ProviderUnavailable,
@@ -202,6 +203,154 @@ class TestLoopThread:
             notifier.send(Sms(OK_NUMBER, "Salom"))
         with Notifier(FakeProvider()) as notifier:
             assert notifier.send(Sms(OK_NUMBER, "Salom")).message_id == "fake-1"
+
+
+class StartedProvider(FakeProvider):
+    """A fake whose sends take ``delay`` seconds and count how many started."""
+
+    def __init__(self, *, delay: float) -> None:
+        super().__init__(delay=delay)
+        self.started = 0
+
+    async def send(self, message: Sms) -> SendResult:
+        self.started += 1
+        return await super().send(message)
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition`` every 5 ms; fail after 5 s, naming ``what`` was awaited."""
+    deadline = time.monotonic() + 5.0
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after 5 s waiting for {what}")
+        time.sleep(0.005)
+
+
+def send_from_threads(
+    notifier: Notifier, messages: list[Sms]
+) -> tuple[list[threading.Thread], dict[str, SendResult | BaseException]]:
+    """Start one thread per message; each stores its result or error under the client_ref."""
+    outcomes: dict[str, SendResult | BaseException] = {}
+
+    def work(message: Sms) -> None:
+        try:
+            outcomes[message.client_ref] = notifier.send(message)
+        except BaseException as error:
+            outcomes[message.client_ref] = error
+
+    threads = [threading.Thread(target=work, args=(message,)) for message in messages]
+    for thread in threads:
+        thread.start()
+    return threads, outcomes
+
+
+def join_all(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "a sending thread hung after close()"
+
+
+class TestCloseWhileSending:
+    def test_sends_finish_before_close(self) -> None:
+        fake = StartedProvider(delay=0.2)
+        notifier = Notifier(fake, close_timeout=10)
+        messages = [Sms(OK_NUMBER, f"xabar {i}", client_ref=f"ref-{i}") for i in range(10)]
+        threads, outcomes = send_from_threads(notifier, messages)
+        wait_until(lambda: fake.started == 10, "10 sends started")
+
+        closer = threading.Thread(target=notifier.close)
+        closer.start()
+        closer.join(timeout=10)
+        join_all(threads)
+
+        assert not closer.is_alive()
+        for message in messages:
+            outcome = outcomes[message.client_ref]
+            assert isinstance(outcome, SendResult)
+            assert outcome.client_ref == message.client_ref
+        assert len(fake.outbox) == 10
+        assert fake.closed
+
+    def test_sends_past_timeout_are_delivery_unknown(self) -> None:
+        fake = StartedProvider(delay=30)
+        notifier = Notifier(fake, close_timeout=0.05)
+        messages = [Sms(OK_NUMBER, f"xabar {i}", client_ref=f"ref-{i}") for i in range(10)]
+        threads, outcomes = send_from_threads(notifier, messages)
+        wait_until(lambda: fake.started == 10, "10 sends started")
+
+        closer = threading.Thread(target=notifier.close)
+        closer.start()
+        closer.join(timeout=10)
+        join_all(threads)
+
+        assert not closer.is_alive()
+        for message in messages:
+            outcome = outcomes[message.client_ref]
+            assert isinstance(outcome, DeliveryUnknown)
+            assert outcome.client_ref == message.client_ref
+        assert fake.outbox == []
+        assert fake.closed
+
+    def test_sends_during_close_raise_closed(self) -> None:
+        fake = StartedProvider(delay=0.3)
+        notifier = Notifier(fake, close_timeout=10)
+        threads, outcomes = send_from_threads(notifier, [Sms(OK_NUMBER, "birinchi")])
+        wait_until(lambda: fake.started == 1, "the send started")
+        closer = threading.Thread(target=notifier.close)
+        closer.start()
+        wait_until(lambda: notifier.closed, "close() started")
+
+        with pytest.raises(NotifierClosed, match="nothing was sent"):
+            notifier.send(Sms(OK_NUMBER, "ikkinchi"))
+        closer.join(timeout=10)
+        join_all(threads)
+
+        assert [type(outcome) for outcome in outcomes.values()] == [SendResult]
+        assert [message.body for message in fake.outbox] == ["birinchi"]
+
+    def test_second_close_waits_for_first(self) -> None:
+        fake = StartedProvider(delay=0.3)
+        notifier = Notifier(fake, close_timeout=10)
+        threads, _ = send_from_threads(notifier, [Sms(OK_NUMBER, "Salom")])
+        wait_until(lambda: fake.started == 1, "the send started")
+        closer = threading.Thread(target=notifier.close)
+        closer.start()
+        wait_until(lambda: notifier.closed, "close() started")
+
+        notifier.close()
+
+        assert fake.closed
+        closer.join(timeout=10)
+        join_all(threads)
+
+    def test_close_timeout_argument(self) -> None:
+        fake = StartedProvider(delay=30)
+        notifier = Notifier(fake)
+        assert notifier.close_timeout == 10.0
+        threads, outcomes = send_from_threads(notifier, [Sms(OK_NUMBER, "Salom", client_ref="r")])
+        wait_until(lambda: fake.started == 1, "the send started")
+
+        notifier.close(timeout=0)
+        join_all(threads)
+
+        assert isinstance(outcomes["r"], DeliveryUnknown)
+
+    def test_invalid_timeout_keeps_notifier_open(self) -> None:
+        notifier = Notifier(FakeProvider())
+        with pytest.raises(ValueError, match="timeout must be a finite number"):
+            notifier.close(timeout=-1)
+        assert not notifier.closed
+        assert notifier.send(Sms(OK_NUMBER, "Salom")).message_id == "fake-1"
+        notifier.close()
+
+    def test_close_on_loop_thread_is_rejected(self) -> None:
+        async def close_here() -> None:
+            notifier.close()
+
+        with Notifier(FakeProvider()) as notifier:
+            with pytest.raises(RuntimeError, match="own event-loop thread"):
+                notifier.call(close_here)
+            assert not notifier.closed
 
 
 class TestCall:

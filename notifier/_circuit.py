@@ -66,6 +66,10 @@ class CircuitState(str, Enum):
     OPEN = "open"  # requests fail fast with CircuitOpen until reset_timeout has passed
     HALF_OPEN = "half_open"  # one probe request may pass; its outcome closes or reopens
 
+    def __str__(self) -> str:
+        # The value on every Python version, as for the other public enums.
+        return self.value
+
     @property
     def gauge_value(self) -> int:
         """The value reported by the ``notifier.circuit.state`` gauge."""

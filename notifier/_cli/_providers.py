@@ -256,14 +256,17 @@ def run_check(args: argparse.Namespace) -> int:
     table.add_column("base URL")
     table.add_column("sender")
     table.add_column("result")
-    table.add_column("detail")
     for result in results:
         table.add_row(
             result.provider,
             escape(result.base_url),
             escape(result.sender),
             "[green]ok[/]" if result.passed else "[red]failed[/]",
-            escape(result.detail),
         )
     console.print(table)
+    # The details go below the table, unwrapped: an error message squeezed
+    # into a table cell on an 80-column terminal is cut off with an ellipsis.
+    for result in results:
+        if result.detail:
+            console.print(f"{escape(result.provider)}: {escape(result.detail)}", soft_wrap=True)
     return EXIT_OK if all(result.passed for result in results) else EXIT_FAILED

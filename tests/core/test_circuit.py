@@ -442,3 +442,8 @@ class TestCircuitDirectly:
         assert opened.state is CircuitState.OPEN
         assert opened.retry_in == pytest.approx(6.0)
         assert opened.opened_at is not None
+
+
+def test_circuit_state_prints_value() -> None:
+    assert str(CircuitState.HALF_OPEN) == "half_open"
+    assert f"{CircuitState.OPEN}" == "open"

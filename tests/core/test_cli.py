@@ -1168,8 +1168,10 @@ class TestCheck:
 
         output = capsys.readouterr().out
         rows = {line.split("│")[1].strip(): line for line in output.splitlines() if "│" in line}
-        assert "credentials accepted" in rows["eskiz"]
-        assert "credentials accepted" in rows["twilio"]
+        assert "ok" in rows["eskiz"]
+        assert "ok" in rows["twilio"]
+        assert "eskiz: credentials accepted" in output.splitlines()
+        assert "twilio: credentials accepted" in output.splitlines()
         assert simulator.stats.requests["/auth/user"] == 1
         assert twilio.auth_token not in output
 

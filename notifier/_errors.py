@@ -14,7 +14,7 @@ these; nothing else escapes ``send()`` except ``asyncio.CancelledError``::
         ├── RateLimitedError      429; ``retry_after`` in seconds when the vendor sent one
         ├── ProviderUnavailable   5xx or network failure after retries; nothing was accepted
         │   └── CircuitOpen       a circuit breaker stopped the request before it was sent
-        └── DeliveryUnknown       the request may have been processed (read timeout, 504)
+        └── DeliveryUnknown       the request may have been processed (read timeout, 504, close)
 
 Messages name the value that failed and what to do next. They never contain a
 secret, a token, a message body or a full phone number: callers pass
@@ -95,7 +95,11 @@ class UnsupportedFeature(NotifierError):
 
 
 class NotifierClosed(NotifierError):
-    """The notifier or provider was closed; create a new one to send again."""
+    """The notifier or provider was closed; create a new one to send again.
+
+    A send that raises it was not sent. A send that a close interrupted
+    after its request may have gone out raises ``DeliveryUnknown`` instead.
+    """
 
 
 class ProviderError(NotifierError):
@@ -213,7 +217,8 @@ class CircuitOpen(ProviderUnavailable):
 class DeliveryUnknown(ProviderError):
     """The request may have been processed, so it was not sent again.
 
-    Raised on a read timeout after the request was written and on a 504.
+    Raised on a read timeout after the request was written, on a 504, and
+    when closing the notifier or provider cut off a send in flight.
     Check the status with ``client_ref`` before resending, or the recipient
     may receive the message twice.
     """

@@ -731,7 +731,7 @@ class AsyncNotifier:
         try:
             if self._in_flight:
                 logger.info(
-                    "Closing the notifier: waiting up to %.1f s for %d send(s) in flight",
+                    "Closing the notifier: waiting up to %g s for %d send(s) in flight",
                     grace,
                     len(self._in_flight),
                 )
@@ -753,7 +753,7 @@ class AsyncNotifier:
         if not self._in_flight:
             return
         logger.warning(
-            "Closing the notifier: cancelling %d send(s) still in flight after %.1f s; "
+            "Closing the notifier: cancelling %d send(s) still in flight after %g s; "
             "each raises DeliveryUnknown",
             len(self._in_flight),
             grace,
@@ -765,7 +765,7 @@ class AsyncNotifier:
             await self._idle.wait()
         if self._in_flight:
             logger.warning(
-                "Closing the notifier: %d cancelled send(s) still ran after %.1f s; "
+                "Closing the notifier: %d cancelled send(s) still ran after %g s; "
                 "closing the provider under them",
                 len(self._in_flight),
                 _UNWIND_TIMEOUT,

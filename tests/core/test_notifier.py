@@ -510,9 +510,10 @@ class TestGracefulClose:
         await second.aclose()
         assert fake.closed
 
-    async def test_send_many_during_close(self) -> None:
+    @pytest.mark.parametrize("close_timeout", [10.0, 0.0], ids=["finishes", "cancelled"])
+    async def test_send_many_during_close(self, close_timeout: float) -> None:
         fake = StartedProvider(delay=0.2)
-        notifier = AsyncNotifier(fake, close_timeout=10)
+        notifier = AsyncNotifier(fake, close_timeout=close_timeout)
         messages = uz_messages(6)
         many = asyncio.create_task(notifier.send_many(messages, concurrency=2))
         await wait_until(lambda: fake.started == 2, "two sends started")
@@ -521,11 +522,17 @@ class TestGracefulClose:
             await notifier.aclose()
             outcomes = await many
 
-        assert all(isinstance(outcome, SendResult) for outcome in outcomes[:2])
+        if close_timeout:
+            assert all(isinstance(outcome, SendResult) for outcome in outcomes[:2])
+            assert len(fake.outbox) == 2
+        else:
+            for message, outcome in zip(messages[:2], outcomes[:2], strict=True):
+                assert isinstance(outcome, DeliveryUnknown)
+                assert outcome.client_ref == message.client_ref
+            assert fake.outbox == []
         for outcome in outcomes[2:]:
             assert isinstance(outcome, NotifierClosed)
             assert "nothing was sent" in str(outcome)
-        assert len(fake.outbox) == 2
 
     @pytest.mark.parametrize("close_timeout", [10.0, 0.0], ids=["finishes", "cancelled"])
     async def test_send_many_batches_during_close(self, close_timeout: float) -> None:

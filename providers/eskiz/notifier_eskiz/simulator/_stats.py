@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
+from notifier.testing._simulator_stats import SimulatorCounters
 
 __all__ = ["SimulatorStats"]
 
@@ -21,7 +20,7 @@ _COUNTERS = (
 )
 
 
-class SimulatorStats:
+class SimulatorStats(SimulatorCounters):
     """Counters of what the simulator saw and did since start or ``reset()``.
 
     Attributes (each an ``int``):
@@ -36,46 +35,11 @@ class SimulatorStats:
         callbacks_sent: delivery callbacks the receiver answered with 2xx.
         callbacks_failed: callbacks that failed (error status or network error).
         callbacks_refused: callbacks not sent because the host is not loopback.
+
+    Requests are counted by path without the ``/api`` prefix.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-        self._requests: Counter[str] = Counter()
-
-    def increment(self, name: str, amount: int = 1) -> None:
-        if name not in _COUNTERS:
-            raise KeyError(f"unknown simulator counter {name!r}")
-        with self._lock:
-            self._counts[name] += amount
-
-    def count_request(self, path: str) -> None:
-        with self._lock:
-            self._requests[path] += 1
-
-    @property
-    def requests(self) -> Counter[str]:
-        """Requests per path without the ``/api`` prefix, faulted and dropped ones included.
-
-        A copy: later requests do not change it. Paths never requested read as 0.
-        """
-        with self._lock:
-            return Counter(self._requests)
-
-    def reset(self) -> None:
-        """Set every counter back to zero."""
-        with self._lock:
-            self._counts.clear()
-            self._requests.clear()
-
-    def snapshot(self) -> dict[str, int]:
-        """Return every counter by name, all read at one moment."""
-        with self._lock:
-            return {name: self._counts[name] for name in _COUNTERS}
-
-    def _read(self, name: str) -> int:
-        with self._lock:
-            return self._counts[name]
+    counter_names = _COUNTERS
 
     @property
     def logins(self) -> int:

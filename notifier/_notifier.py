@@ -759,6 +759,9 @@ class AsyncNotifier:
             grace,
         )
         self._idle = anyio.Event()
+        # NOTE: cancel scopes are not thread-safe, so this assumes the sends
+        # run on the event loop of aclose(). Notifier runs both on its loop
+        # thread; an AsyncNotifier shared across event loops is not supported.
         for call in list(self._in_flight):
             call.scope.cancel()
         with anyio.move_on_after(_UNWIND_TIMEOUT):

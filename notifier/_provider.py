@@ -1,7 +1,7 @@
 """The contract every provider implements.
 
 A provider is written once, async. ``AsyncNotifier`` owns the send span, the
-metrics and the observer hooks around ``send()``; a provider owns its HTTP
+metrics and the observer hooks around ``send()``. A provider owns its HTTP
 client, its credentials and the vendor's wire format, and raises only the
 errors in ``notifier._errors``.
 """
@@ -22,19 +22,19 @@ from ._models import DeliveryReport, SendResult, Sms
 __all__ = ["BatchOutcome", "Capabilities", "Provider"]
 
 BatchOutcome = SendResult | ProviderError
-"""One entry of ``Provider.send_batch``'s answer: a result, or the error for that message."""
+"""One entry of ``Provider.send_batch``'s result: a ``SendResult`` or that message's error."""
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a provider can do, for routing and for ``notifier providers``.
+    """Features a provider supports, for routing and for ``notifier providers``.
 
     Attributes:
         unicode: sends UCS-2 text (Cyrillic, Uzbek modifier letters, emoji).
         batch: implements ``send_batch`` natively, many messages per request.
-        max_batch_size: the most messages one batch request may carry.
+        max_batch_size: maximum number of messages in one batch request.
         delivery_reports: posts delivery reports to a callback URL.
-        countries: ISO alpha-2 regions it delivers to; ``None`` means all.
+        countries: ISO alpha-2 regions it delivers to, or ``None`` for all.
     """
 
     unicode: bool = True
@@ -45,7 +45,7 @@ class Capabilities:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def covers(self, region: str | None) -> bool:
-        """Whether the provider delivers to ``region`` (an ISO alpha-2 code)."""
+        """Return whether the provider delivers to ``region`` (an ISO alpha-2 code)."""
         return self.countries is None or (region is not None and region in self.countries)
 
 
@@ -56,15 +56,15 @@ class Provider(abc.ABC):
     ``capabilities`` and ``settings_class`` (a pydantic-settings class with the
     vendor's env prefix and its secrets as ``SecretStr``), and implement
     ``send`` and ``aclose``. ``send_batch``, ``parse_delivery_report`` and
-    ``check_credentials`` are optional; the defaults raise
+    ``check_credentials`` are optional, and their defaults raise
     ``UnsupportedFeature``.
 
-    A provider instance may be shared by several notifiers and used from one
-    event loop at a time; the blocking ``Notifier`` guarantees that by running
+    Several notifiers may share a provider instance, but only one event loop
+    at a time may use it. The blocking ``Notifier`` guarantees that by running
     every call on its own loop thread.
     """
 
-    # ``name`` and ``capabilities`` are usually class attributes; a provider
+    # ``name`` and ``capabilities`` are usually class attributes. A provider
     # whose limits depend on its settings (a configured batch size, say)
     # assigns ``capabilities`` per instance in ``__init__``.
     name: str
@@ -73,7 +73,7 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     async def send(self, message: Sms) -> SendResult:
-        """Send one message and return the provider's answer.
+        """Send one message and return the provider's response.
 
         Raises only ``NotifierError`` subclasses (and ``CancelledError``).
         ``message.client_ref`` is passed to the vendor unchanged on every
@@ -88,8 +88,8 @@ class Provider(abc.ABC):
         request (authentication, closed provider) are raised instead.
         """
         raise UnsupportedFeature(
-            f"Provider {self.name!r} has no batch endpoint; "
-            "use AsyncNotifier.send_many(), which falls back to concurrent sends.",
+            f"Provider {self.name!r} has no batch endpoint. "
+            "Use AsyncNotifier.send_many(), which falls back to concurrent sends.",
             provider=self.name,
             feature="batch",
         )
@@ -128,7 +128,7 @@ class Provider(abc.ABC):
             UnsupportedFeature: the provider has no such call (the default).
         """
         raise UnsupportedFeature(
-            f"Provider {self.name!r} has no credential check; its settings were validated "
+            f"Provider {self.name!r} has no credential check. Its settings were validated "
             "when it was built, and a send shows whether the vendor accepts them.",
             provider=self.name,
             feature="check_credentials",

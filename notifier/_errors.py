@@ -1,7 +1,7 @@
 """The exception tree of notifier.
 
 Every error a provider, a routing policy or the notifier raises is one of
-these; nothing else escapes ``send()`` except ``asyncio.CancelledError``::
+these, and nothing else except ``asyncio.CancelledError`` escapes ``send()``::
 
     NotifierError
     ├── ConfigurationError        settings or plugins are wrong; never swallowed by routing
@@ -10,9 +10,9 @@ these; nothing else escapes ``send()`` except ``asyncio.CancelledError``::
     ├── NotifierClosed            the notifier or provider was closed
     └── ProviderError             the vendor or the network failed
         ├── AuthenticationError   credentials rejected, or a 401 that a new token did not cure
-        ├── RejectedError         the vendor refused this message: moderation, blacklist, balance
-        ├── RateLimitedError      429; ``retry_after`` in seconds when the vendor sent one
-        ├── ProviderUnavailable   5xx or network failure after retries; nothing was accepted
+        ├── RejectedError         the vendor rejected this message: moderation, blacklist, balance
+        ├── RateLimitedError      429, with ``retry_after`` in seconds when the vendor sent one
+        ├── ProviderUnavailable   5xx or network failure after retries, and nothing was accepted
         │   └── CircuitOpen       a circuit breaker stopped the request before it was sent
         └── DeliveryUnknown       the request may have been processed (read timeout, 504, close)
 
@@ -86,7 +86,7 @@ class InvalidMessage(NotifierError, ValueError):
 
 
 class UnsupportedFeature(NotifierError):
-    """The provider cannot carry out what the message or call asks for."""
+    """The provider cannot carry out what the message or call requests."""
 
     def __init__(self, message: str, *, provider: str, feature: str) -> None:
         super().__init__(message)
@@ -95,7 +95,7 @@ class UnsupportedFeature(NotifierError):
 
 
 class NotifierClosed(NotifierError):
-    """The notifier or provider was closed; create a new one to send again.
+    """The notifier or provider was closed. Create a new one to send again.
 
     A send that raises it was not sent. A send that a close interrupted
     after its request may have gone out raises ``DeliveryUnknown`` instead.
@@ -158,16 +158,16 @@ class AuthenticationError(ProviderError):
 
 
 class RejectedError(ProviderError):
-    """The vendor refused this message: moderation, blacklist, balance, sender.
+    """The vendor rejected this message: moderation, blacklist, balance, sender.
 
     Sending the same message again will fail the same way.
     """
 
 
 class RateLimitedError(ProviderError):
-    """The vendor answered 429.
+    """The vendor responded with HTTP 429.
 
-    ``retry_after`` is the wait in seconds the vendor asked for, or ``None``.
+    ``retry_after`` is the wait in seconds the vendor requested, or ``None``.
     """
 
     def __init__(
@@ -193,7 +193,7 @@ class RateLimitedError(ProviderError):
 
 
 class ProviderUnavailable(ProviderError):
-    """A 5xx or a network failure after retries; the message was not accepted."""
+    """A 5xx or a network failure after retries. The vendor did not accept the message."""
 
 
 class CircuitOpen(ProviderUnavailable):

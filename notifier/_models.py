@@ -93,13 +93,13 @@ class Encoding(str, Enum):
 
 
 class SendStatus(str, Enum):
-    """Normalized state of a message right after the provider answered."""
+    """Normalized state of a message right after the provider responded."""
 
     QUEUED = "queued"  # the provider accepted it and will hand it to the operator
     SENT = "sent"  # the provider handed it to the operator
     DELIVERED = "delivered"  # the handset confirmed delivery
     FAILED = "failed"  # the provider reported it will not be delivered
-    UNKNOWN = "unknown"  # the provider's answer did not say
+    UNKNOWN = "unknown"  # the provider's response gave no status
 
     def __str__(self) -> str:
         return self.value
@@ -112,11 +112,11 @@ class DeliveryStatus(str, Enum):
     moves a message from a final state back to ``accepted``.
     """
 
-    ACCEPTED = "accepted"  # the operator accepted the message; not final
+    ACCEPTED = "accepted"  # not final: the operator accepted the message
     DELIVERED = "delivered"  # final
     UNDELIVERED = "undelivered"  # final: the operator gave up
     EXPIRED = "expired"  # final: validity period ran out
-    REJECTED = "rejected"  # final: the operator or provider refused it
+    REJECTED = "rejected"  # final: the operator or provider rejected it
     UNKNOWN = "unknown"  # the provider's status could not be mapped
 
     def __str__(self) -> str:
@@ -124,7 +124,7 @@ class DeliveryStatus(str, Enum):
 
     @property
     def is_final(self) -> bool:
-        """Whether no later report can change this state."""
+        """True when no later report can change this state."""
         return self in _FINAL_DELIVERY_STATES
 
 
@@ -171,7 +171,7 @@ def _body_problem(body: str) -> str | None:
             # would fail with UnicodeEncodeError while building the request.
             return (
                 f"Sms.body contains the surrogate {_code_point(char)} at index {index}, "
-                "which no SMS encoding can carry; it usually comes from bytes decoded with "
+                "which no SMS encoding can carry. It usually comes from bytes decoded with "
                 "errors='surrogateescape' or from a broken \\u escape. Decode the source "
                 "text strictly and fix the bytes it rejects."
             )
@@ -184,7 +184,7 @@ def _body_problem(body: str) -> str | None:
         return None
     first = next((i for i, char in enumerate(body) if not char.isspace()), None)
     if first is None:
-        return "Sms.body is empty or only whitespace; pass the text to send."
+        return "Sms.body is empty or only whitespace. Pass the text to send."
     return (
         "Sms.body has no visible character: it contains only whitespace and invisible "
         f"characters, the first of them {_code_point(body[first])} at index {first}. "
@@ -207,9 +207,9 @@ class Sms(BaseModel):
     it is never trimmed, cut or transliterated. A body that no provider can
     send raises ``InvalidMessage``: one with no visible character, a control
     character other than ``\\n``, ``\\r``, ``\\t`` and ``\\f``, or a lone
-    surrogate. ``client_ref`` is the caller's
-    id for the message; one is generated when absent, and it stays the same
-    across retries and failover so the vendor can recognise a resend.
+    surrogate. ``client_ref`` is the caller's id for the message, and one is
+    generated when absent. It stays the same across retries and failover so
+    the vendor can recognise a resend.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
@@ -233,7 +233,7 @@ class Sms(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             # pydantic's own message repeats the input, which would put the
-            # full phone number and the body into logs: rebuild it without them.
+            # full phone number and the body into logs, so rebuild it without them.
             raise InvalidMessage(_describe_validation_error(exc)) from None
 
     @classmethod
@@ -246,7 +246,7 @@ class Sms(BaseModel):
         context: Any | None = None,
         **kwargs: Any,
     ) -> Sms:
-        """Validate ``obj`` into an ``Sms``; raises ``InvalidMessage`` on bad input."""
+        """Validate ``obj`` into an ``Sms``, raising ``InvalidMessage`` on invalid input."""
         try:
             with _region_from_context(context):
                 return super().model_validate(
@@ -264,7 +264,7 @@ class Sms(BaseModel):
         context: Any | None = None,
         **kwargs: Any,
     ) -> Sms:
-        """Validate a JSON document into an ``Sms``; raises ``InvalidMessage`` on bad input.
+        """Validate a JSON document into an ``Sms``, raising ``InvalidMessage`` on invalid input.
 
         pydantic's own error would repeat the whole document, body and number
         included.
@@ -285,8 +285,8 @@ class Sms(BaseModel):
             region = info.context["region"]
         if not isinstance(value, str):
             raise InvalidMessage(
-                f"Sms.to must be a string, got {type(value).__name__}; "
-                "pass the number as text such as '+998901234567'."
+                f"Sms.to must be a string, got {type(value).__name__}. "
+                "Pass the number as text such as '+998901234567'."
             )
         return normalize_phone(value, region)
 
@@ -303,7 +303,7 @@ class Sms(BaseModel):
     def _check_sender(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise InvalidMessage(
-                "Sms.sender is blank; omit it to use the provider's default sender."
+                "Sms.sender is blank. Omit it to use the provider's default sender."
             )
         return value
 
@@ -313,7 +313,7 @@ class Sms(BaseModel):
         if not value or len(value) > _MAX_CLIENT_REF or not value.isprintable():
             raise InvalidMessage(
                 f"Sms.client_ref must be 1 to {_MAX_CLIENT_REF} printable characters, "
-                f"got {len(value)} characters; use a shorter id such as a UUID hex."
+                f"got {len(value)} characters. Use a shorter id such as a UUID hex."
             )
         return value
 
@@ -323,8 +323,8 @@ class Sms(BaseModel):
         return mask_phone(self.to)
 
     def __repr_args__(self) -> Any:
-        # The repr is what ends up in logs and tracebacks: mask the number and
-        # show only the size of the body.
+        # The repr ends up in logs and tracebacks, so it masks the number and
+        # shows only the size of the body.
         for name, value in super().__repr_args__():
             if name == "to":
                 yield name, self.masked_to
@@ -347,7 +347,7 @@ class Attempt(BaseModel):
 
 
 class SendResult(BaseModel):
-    """What the provider answered for one accepted message."""
+    """The provider's response to one accepted message."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -358,14 +358,14 @@ class SendResult(BaseModel):
     segments: int
     encoding: Encoding
     attempts: tuple[Attempt, ...] = ()
-    elapsed: float = 0.0  # seconds from the start of send() to the answer
+    elapsed: float = 0.0  # seconds from the start of send() to the response
     raw: Mapping[str, Any] = Field(default_factory=dict, repr=False)
 
 
 class DeliveryReport(BaseModel):
     """A provider-neutral delivery report, parsed from a vendor callback.
 
-    ``to`` is E.164 when the vendor sent the number; the repr masks it.
+    ``to`` is E.164 when the vendor sent the number, and the repr masks it.
     ``occurred_at`` is timezone-aware (vendors that send local time without a
     zone are converted by their parser).
     """

@@ -66,7 +66,7 @@ class _AttemptLog:
         except Exception:
             # Observers must not stop a send.
             logger.error(
-                "Sending hook failed for provider %s, client_ref %s; sending anyway",
+                "Sending hook failed for provider %s, client_ref %s. Sending anyway.",
                 provider,
                 message.client_ref,
                 exc_info=True,
@@ -134,7 +134,7 @@ async def _dispatch_batch(
     if len(outcomes) != len(messages):
         raise ProviderError(
             f"Provider {provider.name!r} returned {len(outcomes)} outcomes for a batch of "
-            f"{len(messages)} messages; this is a bug in the provider. Check each message's "
+            f"{len(messages)} messages. This is a bug in the provider. Check each message's "
             "status by client_ref before resending.",
             provider=provider.name,
         )
@@ -157,10 +157,10 @@ class RoutingPolicy(Provider):
     ``provider_attempts``.
 
     ``send(message, hook=...)`` calls ``hook(message, provider_name)`` just
-    before each vendor provider is asked to send, so an observer gets one
+    before each vendor provider's ``send`` call, so an observer gets one
     call per attempt, failover included. A provider skipped by an open
-    circuit is recorded as an attempt but not passed to the hook, because it
-    is never asked to send. ``AsyncNotifier`` passes its
+    circuit is recorded as an attempt but not passed to the hook, because
+    its ``send`` is never called. ``AsyncNotifier`` passes its
     ``notifier_sending`` relay this way.
     """
 
@@ -171,7 +171,7 @@ class RoutingPolicy(Provider):
         self._closed = False
 
     # Provider declares ``name`` and ``capabilities`` as class variables
-    # because a vendor's are fixed; a policy's depend on its children.
+    # because a vendor's are fixed, but a policy's depend on its children.
     @property
     def name(self) -> str:  # type: ignore[override]
         """The policy's name with its children's, e.g. ``"failover(eskiz,twilio)"``."""
@@ -179,7 +179,7 @@ class RoutingPolicy(Provider):
 
     @property
     def capabilities(self) -> Capabilities:  # type: ignore[override]
-        """What every route can do; ``countries`` is the union of the routes' regions."""
+        """Capabilities every route has, with ``countries`` the union of the routes' regions."""
         return self._capabilities
 
     @property
@@ -195,13 +195,13 @@ class RoutingPolicy(Provider):
         self, messages: list[Sms], logs: list[_AttemptLog]
     ) -> list[BatchOutcome]:
         raise UnsupportedFeature(
-            f"Routing policy {self.name!r} does not route batches; send the messages one by one.",
+            f"Routing policy {self.name!r} does not route batches. Send the messages one by one.",
             provider=self.name,
             feature="batch",
         )
 
     async def send(self, message: Sms, *, hook: SendingHook | None = None) -> SendResult:
-        """Route one message; ``hook`` observes each vendor attempt (see the class docstring)."""
+        """Route one message, calling ``hook`` before each vendor attempt (see the class doc)."""
         self._check_open()
         log = _AttemptLog(hook)
         try:
@@ -214,7 +214,7 @@ class RoutingPolicy(Provider):
     async def send_batch(
         self, messages: Sequence[Sms], *, hook: SendingHook | None = None
     ) -> list[BatchOutcome]:
-        """Route a batch; available only when every route has a batch endpoint.
+        """Route a batch, which works only when every route has a batch endpoint.
 
         Each ``SendResult`` carries the attempts made for its message. An
         error in the list is the error of the last provider tried for that
@@ -224,7 +224,7 @@ class RoutingPolicy(Provider):
         if not self.capabilities.batch:
             raise UnsupportedFeature(
                 f"Routing policy {self.name!r} cannot send batches because not every "
-                "provider it routes to has a batch endpoint; use AsyncNotifier.send_many(), "
+                "provider it routes to has a batch endpoint. Use AsyncNotifier.send_many(), "
                 "which falls back to concurrent sends.",
                 provider=self.name,
                 feature="batch",
@@ -264,7 +264,7 @@ class RoutingPolicy(Provider):
     def _check_open(self) -> None:
         if self._closed:
             raise NotifierClosed(
-                f"Routing policy {self.name!r} is closed; build a new one to send again."
+                f"Routing policy {self.name!r} is closed. Build a new one to send again."
             )
 
     def __repr__(self) -> str:
@@ -288,8 +288,8 @@ def _walk_unique(root: Provider) -> Iterator[Provider]:
 def _check_provider(value: object, where: str) -> Provider:
     if not isinstance(value, Provider):
         raise ConfigurationError(
-            f"{where} must be a notifier Provider, got {type(value).__name__}; "
-            "pass a provider instance such as EskizProvider(...)."
+            f"{where} must be a notifier Provider, got {type(value).__name__}. "
+            "Pass a provider instance such as EskizProvider(...)."
         )
     return value
 
@@ -307,7 +307,10 @@ def _unique(providers: Sequence[Provider]) -> tuple[Provider, ...]:
 def _combine_capabilities(
     children: Sequence[Provider], countries: frozenset[str] | bool | None = True
 ) -> Capabilities:
-    """Capabilities every child has; ``countries`` is the children's union unless given."""
+    """Return the capabilities every child has.
+
+    ``countries`` is the union of the children's regions unless given.
+    """
     caps = [child.capabilities for child in children]
     batch = all(cap.batch for cap in caps)
     sizes = [cap.max_batch_size for cap in caps if cap.max_batch_size is not None]

@@ -10,7 +10,7 @@ accepts one wherever it accepts a vendor provider::
 
 Every policy records each provider it tried in ``SendResult.attempts``, and
 in ``NotifierError.provider_attempts`` when it raises. ``CircuitBreaker``
-(in ``notifier._circuit``) guards one provider; ``Failover`` wraps each of
+(in ``notifier._circuit``) guards one provider. ``Failover`` wraps each of
 its vendor providers in one by default. The base class is in
 ``notifier._policy``, ``provider_health`` in ``notifier._health``, and
 ``build_policy_from_env`` in ``notifier._routing_env``.
@@ -82,25 +82,25 @@ class Failover(RoutingPolicy):
     - ``DeliveryUnknown``: the first provider may have sent the SMS, and a
       second one would send it again.
     - ``RejectedError`` by default: the vendor judged the message (blacklist,
-      moderation, balance); set ``fail_over_on_rejection=True`` to let the
+      moderation, balance). Set ``fail_over_on_rejection=True`` to let the
       next vendor judge it too.
     - ``ConfigurationError`` (``NoRouteError`` included), ``InvalidMessage``,
       ``UnsupportedFeature``, ``NotifierClosed``: the set-up or the message
-      must be fixed; skipping to another provider would hide that.
+      must be fixed, and skipping to another provider would hide that.
     - ``CancelledError`` is never caught.
 
     Every attempt gets the same ``Sms`` object, so the ``client_ref`` is the
     same at every vendor. A provider whose ``capabilities.countries`` does
-    not cover the number's region is skipped without an attempt; when none
+    not cover the number's region is skipped without an attempt. When none
     covers it, ``NoRouteError`` is raised. When every provider fails, the
     last provider's error is raised with its own type, and its
     ``provider_attempts`` lists each provider tried.
 
-    ``breaker`` wraps each vendor provider (not nested policies, and not
-    providers that already are a ``CircuitBreaker``): ``CircuitBreaker``
-    with its defaults unless given, e.g.
-    ``breaker=lambda p: CircuitBreaker(p, failure_threshold=3)``; ``None``
-    disables it.
+    ``breaker`` wraps each vendor provider, but not nested policies or
+    providers that already are a ``CircuitBreaker``. It defaults to
+    ``CircuitBreaker`` with its default settings. Pass for example
+    ``breaker=lambda p: CircuitBreaker(p, failure_threshold=3)`` to change
+    it, or ``None`` to disable it.
     """
 
     def __init__(
@@ -113,12 +113,12 @@ class Failover(RoutingPolicy):
         super().__init__()
         if isinstance(providers, Provider) or not isinstance(providers, Sequence):
             raise ConfigurationError(
-                f"Failover() takes a list of providers, got {type(providers).__name__}; "
-                "pass for example Failover([eskiz, twilio])."
+                f"Failover() takes a list of providers, got {type(providers).__name__}. "
+                "Pass for example Failover([eskiz, twilio])."
             )
         if not providers:
             raise ConfigurationError(
-                "Failover() got an empty list of providers; pass at least one provider."
+                "Failover() got an empty list of providers. Pass at least one provider."
             )
         checked = [
             _check_provider(provider, f"Failover() provider #{index + 1}")
@@ -127,8 +127,8 @@ class Failover(RoutingPolicy):
         if len(_unique(checked)) != len(checked):
             names = ", ".join(provider.name for provider in checked)
             raise ConfigurationError(
-                f"Failover() got the same provider instance more than once ({names}); "
-                "list each provider once."
+                f"Failover() got the same provider instance more than once ({names}). "
+                "List each provider once."
             )
         self.fail_over_on_rejection = fail_over_on_rejection
         self._children = tuple(
@@ -148,7 +148,7 @@ class Failover(RoutingPolicy):
         """Return True when ``error`` proves the message was not accepted by this provider."""
         # InvalidMessage comes first: a vendor error may be both InvalidMessage
         # and RejectedError (Twilio's invalid recipient), and a bad number is
-        # bad at every vendor, whatever fail_over_on_rejection says.
+        # bad at every vendor, whatever the value of fail_over_on_rejection.
         if isinstance(error, (DeliveryUnknown, InvalidMessage)):
             return False
         if isinstance(error, RejectedError):
@@ -160,8 +160,8 @@ class Failover(RoutingPolicy):
         candidates = [child for child in self._children if child.capabilities.covers(region)]
         if not candidates:
             raise NoRouteError(
-                f"No provider in {self.name} delivers to region {region or 'unknown'}; "
-                "add a provider that covers it, or check the providers' countries.",
+                f"No provider in {self.name} delivers to region {region or 'unknown'}. "
+                "Add a provider that covers it, or check the providers' countries.",
                 region=region,
                 policy=self.name,
             )
@@ -220,10 +220,10 @@ def _log_failover(
     failed: Provider, error: NotifierError, following: Provider, client_ref: str
 ) -> None:
     if isinstance(error, CircuitOpen):
-        # The circuit logged a warning when it opened; one line per skipped
-        # message would repeat it for every send.
+        # The circuit logged a warning when it opened, so one line per skipped
+        # message would only repeat it for every send.
         logger.debug(
-            "Skipping provider %s for client_ref %s: circuit open; trying %s",
+            "Skipping provider %s for client_ref %s because its circuit is open. Trying %s.",
             failed.name,
             client_ref,
             following.name,
@@ -248,7 +248,7 @@ class ByCountry(RoutingPolicy):
     """Route each message by the recipient's region or number prefix.
 
     ``routes`` maps ISO alpha-2 regions (``"UZ"``) to providers. ``prefixes``
-    maps E.164 prefixes (``"+99890"``) to providers; the longest matching
+    maps E.164 prefixes (``"+99890"``) to providers. The longest matching
     prefix wins over the region, and the region wins over ``default``. A
     message with no route and no default raises ``NoRouteError``, which
     names the region but not the number. So does a message whose route
@@ -272,7 +272,7 @@ class ByCountry(RoutingPolicy):
         self.default = None if default is None else _check_provider(default, "ByCountry(default)")
         if not self.routes and not self.prefixes and self.default is None:
             raise ConfigurationError(
-                "ByCountry() got no routes, no prefixes and no default; pass for example "
+                "ByCountry() got no routes, no prefixes and no default. Pass for example "
                 'ByCountry({"UZ": eskiz}, default=twilio).'
             )
         # Longest prefix first, so the first match is the most specific rule.
@@ -300,14 +300,14 @@ class ByCountry(RoutingPolicy):
             known = ", ".join(sorted(self.routes)) or "none"
             raise NoRouteError(
                 f"{self.name} has no route for region {region or 'unknown'} "
-                f"(routes: {known}) and no default; add a route for it or pass default=.",
+                f"(routes: {known}) and no default. Add a route for it or pass default=.",
                 region=region,
                 policy=self.name,
             )
         if not target.capabilities.covers(region):
             raise NoRouteError(
                 f"{self.name} routes region {region or 'unknown'} to {target.name}, "
-                "which does not deliver there; route that region to another provider.",
+                "which does not deliver there. Route that region to another provider.",
                 region=region,
                 policy=self.name,
             )
@@ -347,19 +347,19 @@ def _check_region_routes(routes: Mapping[str, Provider]) -> dict[str, Provider]:
         region = key.strip().upper() if isinstance(key, str) else ""
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ConfigurationError(
-                f"ByCountry() route {key!r} is not an ISO 3166 alpha-2 region; "
-                "use a code such as 'UZ', or put an E.164 prefix such as '+99890' in prefixes=."
+                f"ByCountry() route {key!r} is not an ISO 3166 alpha-2 region. "
+                "Use a code such as 'UZ', or put an E.164 prefix such as '+99890' in prefixes=."
             )
         if region in checked:
             raise ConfigurationError(
-                f"ByCountry() got region {region!r} twice; give each region one route."
+                f"ByCountry() got region {region!r} twice. Give each region one route."
             )
         target = _check_provider(provider, f"ByCountry() route {region!r}")
         if not target.capabilities.covers(region):
             covered = ", ".join(sorted(target.capabilities.countries or ()))
             raise ConfigurationError(
                 f"ByCountry() routes region {region!r} to {target.name}, which does not "
-                f"deliver there (it covers {covered}); route the region to another provider."
+                f"deliver there (it covers {covered}). Route the region to another provider."
             )
         checked[region] = target
     return checked
@@ -371,19 +371,22 @@ def _check_prefix_routes(prefixes: Mapping[str, Provider]) -> dict[str, Provider
         prefix = key.strip() if isinstance(key, str) else ""
         if not _PREFIX.fullmatch(prefix):
             raise ConfigurationError(
-                f"ByCountry() prefix {key!r} is not an E.164 prefix; write '+' and the "
+                f"ByCountry() prefix {key!r} is not an E.164 prefix. Write '+' and the "
                 "leading digits of the number, such as '+99890'."
             )
         if prefix in checked:
             raise ConfigurationError(
-                f"ByCountry() got prefix {prefix!r} twice; give each prefix one route."
+                f"ByCountry() got prefix {prefix!r} twice. Give each prefix one route."
             )
         checked[prefix] = _check_provider(provider, f"ByCountry() prefix {prefix!r}")
     return checked
 
 
 def _prefix_regions(prefix: str) -> set[str]:
-    """Regions whose country calling code starts ``prefix``, or every region for a short prefix."""
+    """Return the regions whose country calling code starts ``prefix``.
+
+    For a prefix too short to contain a calling code, return every region.
+    """
     digits = prefix[1:]
     for length in (1, 2, 3):
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length]))
@@ -425,17 +428,17 @@ class Weighted(RoutingPolicy):
     """Split traffic between providers by weight, e.g. for a gradual migration.
 
     ``Weighted({eskiz: 90, twilio: 10})`` sends about 90 % of messages
-    through Eskiz. Weights are non-negative numbers; only their ratio
+    through Eskiz. Weights are non-negative numbers. Only their ratio
     matters, and a weight of 0 sends nothing to that provider.
 
-    The choice is sticky by default: it is derived from a hash of the
+    The choice is sticky by default. It is derived from a hash of the
     message's ``client_ref`` (salted with ``seed``), so a message resent with
     the same ``client_ref`` goes to the same provider, whose duplicate check
     can then recognise it. With ``sticky=False`` each message draws from
     ``random.Random(seed)``. Providers whose ``capabilities.countries`` do
     not cover the number's region are left out of the draw.
 
-    ``Weighted`` never retries on another provider; wrap it for that, e.g.
+    ``Weighted`` never retries on another provider. To retry, wrap it, e.g.
     ``Failover([Weighted({eskiz: 90, twilio: 10}), twilio])``.
     """
 
@@ -473,7 +476,7 @@ class Weighted(RoutingPolicy):
         if not candidates:
             raise NoRouteError(
                 f"No provider with a positive weight in {self.name} delivers to region "
-                f"{region or 'unknown'}; give a provider that covers it a weight above 0.",
+                f"{region or 'unknown'}. Give a provider that covers it a weight above 0.",
                 region=region,
                 policy=self.name,
             )
@@ -487,7 +490,7 @@ class Weighted(RoutingPolicy):
         return candidates[index][0]
 
     def _draw(self, client_ref: str) -> float:
-        """Return a number in [0, 1): from the client_ref's hash when sticky, else random."""
+        """Return a number in [0, 1), from the client_ref's hash when sticky, else random."""
         if not self.sticky:
             return self._random.random()
         digest = hashlib.blake2b(client_ref.encode(), digest_size=8, key=self._salt).digest()
@@ -506,7 +509,7 @@ def _check_weights(weights: _Weights) -> list[tuple[Provider, float]]:
     items = list(weights.items()) if isinstance(weights, Mapping) else list(weights)
     if not items:
         raise ConfigurationError(
-            "Weighted() got no providers; pass for example Weighted({eskiz: 90, twilio: 10})."
+            "Weighted() got no providers. Pass for example Weighted({eskiz: 90, twilio: 10})."
         )
     pairs: list[tuple[Provider, float]] = []
     for item in items:
@@ -524,7 +527,7 @@ def _check_weights(weights: _Weights) -> list[tuple[Provider, float]]:
         ):
             raise ConfigurationError(
                 f"Weighted() weight for {provider.name} must be a number of 0 or more, "
-                f"got {weight!r}; pass for example 90."
+                f"got {weight!r}. Pass for example 90."
             )
         pairs.append((provider, float(weight)))
     if len(_unique([provider for provider, _ in pairs])) != len(pairs):
@@ -534,7 +537,7 @@ def _check_weights(weights: _Weights) -> list[tuple[Provider, float]]:
         )
     if not any(weight > 0 for _, weight in pairs):
         raise ConfigurationError(
-            "Weighted() needs at least one weight above 0, got only zeros; "
-            "give the provider that should carry the traffic a positive weight."
+            "Weighted() needs at least one weight above 0, got only zeros. "
+            "Give the provider that should carry the traffic a positive weight."
         )
     return pairs

@@ -1,8 +1,8 @@
 """Retry policy and the retry loop shared by every HTTP provider.
 
 A provider runs each operation through ``retry_call``. The operation raises
-``RetryableFailure`` to ask for another attempt; any other exception ends the
-loop at once. When the attempts or the deadline run out, the library error
+``RetryableFailure`` to request another attempt, and any other exception ends
+the loop at once. When the attempts or the deadline run out, the library error
 carried by the last ``RetryableFailure`` is raised, chained to its cause, so
 ``tenacity.RetryError`` never reaches the caller. ``asyncio.CancelledError``
 is never retried.
@@ -119,10 +119,10 @@ def _check_non_negative(name: str, value: float | None) -> None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How a provider retries one operation.
+    """Retry settings a provider applies to one operation.
 
     Attributes:
-        attempts: the maximum number of attempts, the first one included;
+        attempts: the maximum number of attempts, the first one included.
             ``1`` disables retries.
         initial_backoff: the wait in seconds before the second attempt,
             before jitter.
@@ -163,7 +163,7 @@ class RetryPolicy:
             )
         if self.attempts < 1:
             raise ConfigurationError(
-                f"RetryPolicy.attempts must be >= 1, got {self.attempts}; use 1 to disable retries."
+                f"RetryPolicy.attempts must be >= 1, got {self.attempts}. Use 1 to disable retries."
             )
         for name in ("initial_backoff", "max_backoff", "jitter", "deadline", "max_retry_after"):
             _check_non_negative(name, getattr(self, name))
@@ -207,11 +207,11 @@ class RetryPolicy:
 
 
 class RetryableFailure(Exception):
-    """Raised by an attempt to ask ``retry_call`` for another one.
+    """Raised by an attempt to request another one from ``retry_call``.
 
     Attributes:
         error: the library error to raise when no attempt is left.
-        retry_after: the wait in seconds the server asked for, or ``None`` to
+        retry_after: the wait in seconds the server requested, or ``None`` to
             use the policy's backoff.
         reason: a short description for the retry log line, without secrets,
             such as ``"HTTP 503"`` or ``"ConnectError"``.
@@ -293,7 +293,7 @@ async def retry_call(
     """Run ``operation(attempt_number)`` under ``policy`` and return its result.
 
     ``attempt_number`` starts at 1. The operation raises ``RetryableFailure``
-    for a failure that may be retried; every other exception propagates
+    for a failure that may be retried. Every other exception propagates
     unchanged, ``asyncio.CancelledError`` included. ``on_retry(attempt,
     failure, wait)`` is called before each wait, for logging and counters.
 

@@ -49,7 +49,7 @@ DEFAULT_BATCH_SIZE = 20
 # token to be renewed at least once while messages are in flight.
 LIFETIMES_PER_RUN = 2.0
 # Bounds of the paced simulator latency, in seconds. Login responses get the
-# same latency, and a login holds every request back while it runs. So a
+# same latency, and a login delays every request while it runs. So a
 # latency above a small share of the token lifetime makes logins dominate.
 MIN_LATENCY = 0.005
 MAX_LATENCY = 2.0

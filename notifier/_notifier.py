@@ -326,7 +326,7 @@ class AsyncNotifier:
 
         Raises:
             InvalidMessage: the message cannot be sent as given.
-            ProviderError: the provider failed; the subclass says how
+            ProviderError: the provider failed, and the subclass names the cause
                 (``RejectedError``, ``RateLimitedError``, ``DeliveryUnknown``, ...).
                 ``DeliveryUnknown`` also when ``aclose()`` cancelled the send
                 after its close timeout.

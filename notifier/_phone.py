@@ -65,7 +65,7 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
         InvalidMessage: the input is not a valid, dialable number. The message
             shows the number masked, never in full.
         ConfigurationError: the region is not an ISO 3166 alpha-2 code that
-            ``phonenumbers`` knows.
+            ``phonenumbers`` supports.
     """
     if not isinstance(raw, str):
         raise InvalidMessage(

@@ -1,7 +1,7 @@
 """Shared fixtures: OpenTelemetry capture and the session-wide leak audit.
 
 The OpenTelemetry SDK providers are installed once, at import, before any
-library module asks for a tracer; tests read finished spans through the
+library module requests a tracer. Tests read finished spans through the
 ``spans`` fixture and metrics through ``metric_reader``.
 """
 

@@ -626,7 +626,7 @@ class EskizProvider(EskizEndpoints):
                 response_summary=summary,
             )
         if status == 404:
-            # Eskiz answers 404, not 405, for a wrong method on a known path.
+            # Eskiz responds 404, not 405, to a wrong method on a known path.
             return ProviderError(
                 f"Eskiz has no endpoint {call.method} {call.route} (HTTP 404); the API may "
                 "have changed, or the base URL is wrong.",
@@ -655,7 +655,7 @@ class EskizProvider(EskizEndpoints):
 
 
 def _send_status(status: object) -> SendStatus:
-    # Eskiz answers "waiting" (sometimes "Waiting") for an accepted send.
+    # Eskiz returns the status "waiting" (sometimes "Waiting") for an accepted send.
     if isinstance(status, str) and status.strip().lower() == _WAITING:
         return SendStatus.QUEUED
     return SendStatus.UNKNOWN

@@ -146,19 +146,19 @@ class SimulatorConfig:
     seed: int | None = None
     """Seed of the random generator behind every random fault and ratio."""
     fail_rate: float = 0.0
-    """Share of requests (login included) answered with ``fail_status``."""
+    """Share of requests (login included) that get a ``fail_status`` response."""
     fail_status: int = 503
     fail_retry_after: float | str | None = None
     """``Retry-After`` value sent with random failures; ``None`` sends no header."""
     rate_limit_rate: float = 0.0
-    """Share of requests answered 429."""
+    """Share of requests that get a 429 response."""
     rate_limit_retry_after: float | str | None = 1
     latency: float | tuple[float, float] = 0.0
     """Delay before each response starts: a fixed time or a ``(min, max)`` range."""
     drop_rate: float = 0.0
     """Share of requests whose connection is closed without a response."""
     login_fail_rate: float = 0.0
-    """Share of login requests answered with ``login_fail_status``."""
+    """Share of login requests that get a ``login_fail_status`` response."""
     login_fail_status: int = 500
     not_found_style: Literal["json", "nginx"] = "json"
     """Body of 404 responses: a JSON error, or the HTML page nginx serves."""

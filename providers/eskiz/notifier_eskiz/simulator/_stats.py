@@ -30,7 +30,7 @@ class SimulatorStats(SimulatorCounters):
         sends: messages accepted; a batch of 3 counts 3.
         rejected_sends: send requests that the endpoint rejected with an error
             (validation, trial text, moderation, balance, batch limit).
-        faults: requests answered with an injected error status.
+        faults: requests that got an injected error status.
         drops: connections closed without a response.
         callbacks_sent: delivery callbacks the receiver answered with 2xx.
         callbacks_failed: callbacks that failed (error status or network error).
